@@ -1,0 +1,49 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export QT_API := pyside6
+
+.PHONY: run test lint typecheck layers pytest bench clean venv system-deps screenshots
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	@bash .ci/system-deps
+
+run: system-deps venv
+	$(BIN)/tierkeeper gui
+
+lint: venv
+	$(BIN)/ruff check core gui tests
+	$(BIN)/ruff format --check core gui tests
+
+typecheck: venv
+	$(BIN)/mypy
+
+layers: venv
+	$(BIN)/lint-imports
+
+pytest: venv
+	QT_QPA_PLATFORM=offscreen $(BIN)/pytest -q -p no:cacheprovider
+
+test: system-deps venv lint typecheck layers pytest
+
+bench: system-deps venv
+	$(BIN)/python -m tests.benchmarks.run --out docs/BENCHMARKS.md
+
+screenshots: system-deps venv
+	bash .ci/screenshots
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,595 @@
+"""The `tierkeeper` command line (Tier 1 commands).
+
+Every command takes --workspace and --json. Exit codes: 0 ok, 1 failed,
+2 bad usage or input, 3 needs the user, 4 partial (some items failed).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from core import __version__
+from core.cli.output import emit_json, err, human_bytes, short_ts, table
+from core.cli.progress import follow_job
+from core.cli.runner import run_async
+from core.errors import BadInputError, ExitCode
+from core.models import JobState, SearchQuery
+from core.service import Service
+from core.workspace import Workspace
+
+app = typer.Typer(
+    name="tierkeeper",
+    help="Keep AI coding-agent sessions in three tiers: local, backup, archive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+hook_app = typer.Typer(help="Claude Code hooks (the payload arrives on stdin).")
+session_app = typer.Typer(help="Start and end working sessions.", no_args_is_help=True)
+phase_app = typer.Typer(help="Phases group sessions into milestones.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Background jobs: list, cancel, resume.")
+app.add_typer(hook_app, name="hook")
+app.add_typer(session_app, name="session")
+app.add_typer(phase_app, name="phase")
+app.add_typer(jobs_app, name="jobs")
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $TIERKEEPER_HOME or "
+                 "the user data dir).", envvar="TIERKEEPER_HOME", show_default=False),
+]  # fmt: skip
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"tierkeeper {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ["TIERKEEPER_DEBUG"] = "1"
+
+
+async def _service(workspace: Path | None, *, write: bool) -> Service:
+    return await Service.start(workspace, init=write, readonly=not write, run_jobs=write)
+
+
+# init / status ----------------------------------------------------------------
+@app.command()
+def init(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Create a workspace (safe to run again)."""
+
+    async def go() -> None:
+        ws = Workspace.at(workspace)
+        created = ws.init()
+        async with await Service.start(ws, run_jobs=False) as svc:
+            status = await svc.status()
+        if json:
+            emit_json({"workspace": str(ws.root), "created": created, "status": status})
+        else:
+            word = "Created" if created else "Already set up:"
+            err.print(f"{word} workspace {ws.root}")
+
+    run_async(go)
+
+
+@app.command()
+def status(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """What the workspace holds and what is running."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            st = await svc.status()
+        if json:
+            emit_json(st)
+            return
+        table(
+            ["", ""],
+            [
+                ("workspace", st.workspace),
+                ("version", st.version),
+                ("sessions", st.sessions),
+                ("messages", st.messages),
+                ("database", human_bytes(st.db_bytes)),
+                ("current phase", st.current_phase or "(none)"),
+                ("jobs", f"{st.jobs_running} running, {st.jobs_queued} queued"),
+                (
+                    "last import",
+                    st.last_import.isoformat(" ", "seconds") if st.last_import else "never",
+                ),
+            ],
+        )
+
+    run_async(go)
+
+
+# import -----------------------------------------------------------------------
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or files of agent history.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, claude-code, roo, cline or tierkeeper.")
+    ] = "auto",
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Import agent history incrementally (re-runs read only what changed)."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            job = await svc.start_import([str(p) for p in paths], fmt)
+            info = await follow_job(svc, job.id, quiet=json)
+        result = info.result or {}
+        if json:
+            emit_json({"job": info, "report": result})
+        else:
+            _print_import(result)
+        if info.state == JobState.CANCELLED:
+            raise typer.Exit(int(ExitCode.PARTIAL))
+        if info.state == JobState.FAILED:
+            err.print(f"[bold red]error:[/] {info.error}", highlight=False)
+            raise typer.Exit(int(ExitCode.FAILED))
+        if result.get("files_failed"):
+            raise typer.Exit(int(ExitCode.PARTIAL))
+
+    run_async(go)
+
+
+def _print_import(r: dict[str, Any]) -> None:
+    if not r:
+        return
+    err.print(
+        f"{r.get('files_imported', 0)} files imported, {r.get('files_skipped', 0)} unchanged, "
+        f"{r.get('files_failed', 0)} failed · {r.get('lines_read', 0)} lines read, "
+        f"{r.get('rows_stored', 0)} stored, {r.get('bad_lines', 0)} kept raw as unparsable · "
+        f"{r.get('sessions', 0)} sessions touched",
+        highlight=False,
+    )
+    for e in r.get("errors", []):
+        err.print(f"  [yellow]![/] {e}", highlight=False)
+
+
+# reading ----------------------------------------------------------------------
+@app.command()
+def sessions(
+    phase: Annotated[str | None, typer.Option(help="Only this phase.")] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List sessions: id, source, phase, and size."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            rows = await svc.list_sessions(phase)
+        if json:
+            emit_json(rows)
+            return
+        table(
+            ["id", "source", "project", "phase", "started", "messages", "tokens", "cost"],
+            [
+                (
+                    s.id,
+                    s.source,
+                    s.project,
+                    s.phase or "",
+                    short_ts(s.started_at),
+                    s.message_count,
+                    s.input_tokens + s.output_tokens,
+                    f"${s.cost_usd:.2f}",
+                )
+                for s in rows
+            ],
+        )
+        err.print(f"{len(rows)} sessions · local copies only (backup tiers not set up)")
+
+    run_async(go)
+
+
+@app.command()
+def show(
+    session_id: Annotated[str, typer.Argument(metavar="SESSION")],
+    messages: Annotated[bool, typer.Option(help="Include the conversation.")] = False,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """One session: its metadata, files and (with --messages) the conversation."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            detail = await svc.session(session_id, messages=messages)
+        if json:
+            emit_json(detail)
+            return
+        s = detail.session
+        table(["", ""], [(k, v) for k, v in s.model_dump().items() if v not in (None, "")])
+        table(
+            ["file", "role", "size", "lines", "stored", "unparsable"],
+            [
+                (f.path, f.role, human_bytes(f.size), f.lines_read, f.rows_stored, f.bad_lines)
+                for f in detail.sources
+            ],
+        )
+        for m in detail.messages:
+            text = (m.text or m.tools or m.parse_error or "").strip().replace("\n", " ")
+            print(f"{short_ts(m.ts)}  {m.role or m.type or '?':>9}  {text[:160]}")
+
+    run_async(go)
+
+
+@app.command()
+def export(
+    session_id: Annotated[str, typer.Argument(metavar="SESSION")],
+    original: Annotated[
+        bool, typer.Option("--original", help="The source file(s) byte for byte.")
+    ] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File or folder.")] = None,
+    file: Annotated[str | None, typer.Option(help="Only this file of the session.")] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Export a session's original files, byte for byte."""
+    if not original:
+        raise typer.BadParameter("only --original exports exist so far", param_hint="--original")
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            if output is None:
+                detail = await svc.session(session_id, messages=False)
+                if len(detail.sources) != 1:
+                    raise BadInputError(
+                        f"Session {session_id} has {len(detail.sources)} files",
+                        hint="pass -o DIR (or --file NAME -o FILE)",
+                    )
+                from core.local.export import export_source
+
+                sid = await svc.db.scalar("SELECT id FROM sources WHERE path = ?",
+                                          (detail.sources[0].path,))  # fmt: skip
+                await export_source(svc.db, int(sid), sys.stdout.buffer)
+                sys.stdout.flush()
+                return
+            results = await svc.export(session_id, output, file)
+        if json:
+            emit_json(results)
+        for r in results:
+            if not r.matches_source:
+                err.print(
+                    f"[yellow]note:[/] {r.written_to} differs from the source: "
+                    f"{r.redacted_lines} lines had secrets redacted on import",
+                    highlight=False,
+                )
+            elif not json:
+                err.print(f"{r.written_to}  {human_bytes(r.size)}  sha256 {r.sha256[:16]}… ✓")
+
+    run_async(go)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words to find; "a phrase", prefix*.')],
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    project: Annotated[str | None, typer.Option()] = None,
+    session: Annotated[str | None, typer.Option()] = None,
+    agent: Annotated[str | None, typer.Option()] = None,
+    role: Annotated[str | None, typer.Option()] = None,
+    tool: Annotated[str | None, typer.Option()] = None,
+    since: Annotated[str | None, typer.Option(help="YYYY-MM-DD or ISO time.")] = None,
+    until: Annotated[str | None, typer.Option(help="YYYY-MM-DD or ISO time.")] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Full-text search over every conversation, best matches first."""
+
+    async def go() -> None:
+        q = SearchQuery(text=query, limit=limit, project=project, session=session, agent=agent,
+                        role=role, tool=tool, since=since, until=until)  # fmt: skip
+        async with await _service(workspace, write=False) as svc:
+            hits = await svc.search(q)
+        if json:
+            emit_json(hits)
+            return
+        for h in hits:
+            snippet = h.snippet.replace("\n", " ")
+            print(f"{h.session_id}  {short_ts(h.ts)}  {h.role or ''}\n    {snippet}")
+        err.print(f"{len(hits)} results")
+
+    run_async(go)
+
+
+@app.command()
+def stats(
+    by: Annotated[str, typer.Option(help="model, agent, tool, project, session or day.")] = "model",
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Tokens and cost (deduplicated per message and request), or tool use."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            rows = await svc.stats(by)
+        if json:
+            emit_json(rows)
+            return
+        if not rows:
+            err.print("No data yet — import some sessions first")
+            return
+        cols = list(rows[0].keys())
+        table(cols, [[_fmt(r[c]) for c in cols] for r in rows])
+
+    run_async(go)
+
+
+def _fmt(v: Any) -> Any:
+    return f"{v:.4f}" if isinstance(v, float) else v
+
+
+# hooks ------------------------------------------------------------------------
+@hook_app.callback(invoke_without_command=True)
+def hook(ctx: typer.Context) -> None:
+    """With no sub-command: record the hook payload on stdin (always exits 0)."""
+    if ctx.invoked_subcommand is None:
+        from core.hooks.record import main as record
+
+        raise typer.Exit(record())
+
+
+def _hook_command() -> str:
+    exe = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if exe is not None and exe.name == "tierkeeper" and exe.exists():
+        return f"{exe} hook"
+    return "tierkeeper hook"
+
+
+@hook_app.command("install")
+def hook_install(
+    settings: Annotated[Path | None, typer.Option(help="Claude Code settings.json.")] = None,
+    command: Annotated[str | None, typer.Option(help="Command Claude Code runs.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add Tierkeeper's hooks to Claude Code's settings (idempotent, keeps yours)."""
+    from core.hooks.install import default_settings_path, install
+
+    def go() -> Any:
+        return install(settings or default_settings_path(), command or _hook_command())
+
+    _report_install(go, json, "installed")
+
+
+@hook_app.command("uninstall")
+def hook_uninstall(
+    settings: Annotated[Path | None, typer.Option(help="Claude Code settings.json.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Remove Tierkeeper's hooks, leaving every other hook in place."""
+    from core.hooks.install import default_settings_path, uninstall
+
+    def go() -> Any:
+        return uninstall(settings or default_settings_path())
+
+    _report_install(go, json, "removed")
+
+
+def _report_install(fn: Any, json: bool, verb: str) -> None:
+    async def go() -> None:
+        result = fn()
+        if json:
+            emit_json(result)
+        elif result.changed:
+            backup = f" (backup: {result.backup})" if result.backup else ""
+            err.print(f"Hooks {verb} for {', '.join(result.events)}{backup}")
+        else:
+            err.print("Nothing to change")
+
+    run_async(go)
+
+
+# sessions and phases ------------------------------------------------------------
+@session_app.command("start")
+def session_start(
+    agent: Annotated[str, typer.Option(help="Who works in this session.")] = "human",
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Start a session; prints its id."""
+    from core.local import lifecycle
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            sid = await lifecycle.session_start(svc.db, svc.workspace, agent=agent)
+        emit_json({"session": sid}) if json else print(sid)
+
+    run_async(go)
+
+
+@session_app.command("end")
+def session_end(
+    session_id: Annotated[str | None, typer.Argument(metavar="[SESSION]")] = None,
+    summary: Annotated[str | None, typer.Option(help="What was done.")] = None,
+    open_item: Annotated[
+        list[str] | None, typer.Option("--open-item", help="Left to do (repeatable).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """End a session: log it, write the handoff note, import the session's files."""
+    from core.local import lifecycle
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            path = await lifecycle.session_end(
+                svc.db, svc.workspace, session_id, summary=summary, open_items=open_item or []
+            )
+            sid = path.name.removeprefix("session_").removesuffix("_handoff.md")
+            report = await svc.import_now(
+                [str(svc.workspace.log_path(sid)), str(path)], "tierkeeper"
+            )
+        if json:
+            emit_json({"session": sid, "handoff": str(path), "import": report})
+        else:
+            err.print(f"Session {sid} ended; handoff note: {path}")
+
+    run_async(go)
+
+
+@phase_app.command("new")
+def phase_new(name: str, workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Start a phase; new sessions join it."""
+    from core.local import lifecycle
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            info = await lifecycle.phase_new(svc.db, svc.workspace, name)
+        emit_json(info) if json else err.print(f"Phase {info.name} started")
+
+    run_async(go)
+
+
+@phase_app.command("close")
+def phase_close(
+    name: Annotated[str | None, typer.Argument()] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Close a phase (the current one by default)."""
+    from core.local import lifecycle
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            info = await lifecycle.phase_close(svc.db, svc.workspace, name)
+        emit_json(info) if json else err.print(f"Phase {info.name} closed")
+
+    run_async(go)
+
+
+@phase_app.command("list")
+def phase_list(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Phases with their state and session counts."""
+    from core.local import lifecycle
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            rows = await lifecycle.phase_list(svc.db, svc.workspace)
+        if json:
+            emit_json(rows)
+            return
+        table(
+            ["name", "status", "started", "closed", "sessions", "current"],
+            [
+                (
+                    r["name"],
+                    r["status"],
+                    short_ts(r["created_at"]),
+                    short_ts(r["closed_at"]),
+                    r["sessions"],
+                    "●" if r["current"] else "",
+                )
+                for r in rows
+            ],
+        )
+
+    run_async(go)
+
+
+# jobs -------------------------------------------------------------------------
+@jobs_app.callback(invoke_without_command=True)
+def jobs(
+    ctx: typer.Context,
+    active: Annotated[bool, typer.Option(help="Only queued and running.")] = False,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List jobs (the default)."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            rows = await svc.jobs.list(active_only=active)
+        if json:
+            emit_json(rows)
+            return
+        table(
+            ["id", "kind", "state", "title", "progress", "created", "error"],
+            [
+                (
+                    j.id,
+                    j.kind,
+                    j.state.value,
+                    j.title,
+                    _job_progress(j),
+                    short_ts(j.created_at),
+                    j.error or "",
+                )
+                for j in rows
+            ],
+        )
+
+    run_async(go)
+
+
+def _job_progress(j: Any) -> str:
+    if j.bytes_total:
+        return f"{100 * j.bytes_done / j.bytes_total:.0f}%"
+    if j.items_total:
+        return f"{j.items_done}/{j.items_total}"
+    return ""
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: int, workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Cancel a queued or running job."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            info = await svc.jobs.cancel(job_id)
+        emit_json(info) if json else err.print(f"Job {info.id}: {info.state.value}")
+
+    run_async(go)
+
+
+@jobs_app.command("resume")
+def jobs_resume(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Run jobs left unfinished by a crash or a stop, and wait for them."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            pending = await svc.jobs.list(active_only=True)
+            done = [await follow_job(svc, j.id, quiet=json) for j in pending]
+        if json:
+            emit_json(done)
+        else:
+            err.print(f"{len(done)} jobs resumed")
+
+    run_async(go)
+
+
+# gui ----------------------------------------------------------------------------
+@app.command()
+def gui(workspace: WorkspaceOpt = None) -> None:
+    """Open the desktop window (a separate process: the core never loads Qt)."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "gui"]
+    if workspace is not None:
+        argv += ["--workspace", str(workspace)]
+    raise typer.Exit(subprocess.call(argv))
+
+
+def run(argv: list[str]) -> int:
+    try:
+        app(args=argv, prog_name="tierkeeper", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0

@@ -1,0 +1,58 @@
+"""How the CLI speaks: data on stdout (a table, or JSON with --json), the rest on stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(_plain(data), option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list | tuple):
+        return [_plain(d) for d in data]
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if hasattr(data, "__dataclass_fields__"):
+        return {k: _plain(getattr(data, k)) for k in data.__dataclass_fields__}
+    return data
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        justify = (
+            "right"
+            if col.endswith(("tokens", "count", "messages", "cost", "size", "calls"))
+            else "left"
+        )
+        t.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    out.print(t)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def short_ts(ts: str | None) -> str:
+    return "" if not ts else ts.replace("T", " ")[:16]

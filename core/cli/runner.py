@@ -1,0 +1,49 @@
+"""Runs a command's coroutine and turns failures into one clear line and an exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import typer
+
+from core.cli.output import err
+from core.errors import ExitCode, TierkeeperError
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("TIERKEEPER_DEBUG", "") not in ("", "0")
+
+
+def run_async(fn: Callable[[], Awaitable[Any]]) -> Any:
+    if debug_enabled():
+        logging.basicConfig(level=logging.DEBUG)
+    try:
+        return asyncio.run(_call(fn))
+    except TierkeeperError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"  {exc.hint}", highlight=False)
+        if debug_enabled():
+            err.print(traceback.format_exc(), highlight=False)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; work done so far is kept and a re-run carries on")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        if debug_enabled():
+            err.print(traceback.format_exc(), highlight=False)
+        else:
+            err.print("  re-run with --debug for the details")
+        raise typer.Exit(int(ExitCode.FAILED)) from None
+
+
+async def _call(fn: Callable[[], Awaitable[Any]]) -> Any:
+    return await fn()

@@ -1,0 +1,105 @@
+"""The one door into the core for the GUI and the CLI.
+
+`Client` is the interface; `InProcessClient` runs a `Service` in this process
+(the embedded default). The daemon transport implements the same interface,
+so a caller never knows which one it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+from core.models import (
+    Event,
+    ImportReport,
+    JobInfo,
+    SearchHit,
+    SearchQuery,
+    SessionDetail,
+    SessionSummary,
+    Status,
+)
+
+__all__ = [
+    "Client",
+    "Event",
+    "ImportReport",
+    "InProcessClient",
+    "JobInfo",
+    "SearchHit",
+    "SearchQuery",
+    "SessionDetail",
+    "SessionSummary",
+    "Status",
+    "open_client",
+]
+
+
+class Client(Protocol):
+    async def status(self) -> Status: ...
+
+    async def list_sessions(self, phase: str | None = None) -> list[SessionSummary]: ...
+
+    async def session(self, session_id: str, *, messages: bool = True) -> SessionDetail: ...
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]: ...
+
+    async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo: ...
+
+    async def jobs(self, *, active_only: bool = False) -> list[JobInfo]: ...
+
+    async def cancel_job(self, job_id: int) -> JobInfo: ...
+
+    async def wait_job(self, job_id: int) -> JobInfo: ...
+
+    def subscribe(self) -> AsyncIterator[Event]: ...
+
+    async def close(self) -> None: ...
+
+
+async def open_client(workspace: str | Path | None = None, *, init: bool = True) -> Client:
+    """An in-process client on `workspace` (the default one when None)."""
+    from core.service import Service
+
+    service = await Service.start(workspace, init=init)
+    return InProcessClient(service)
+
+
+class InProcessClient:
+    def __init__(self, service: object) -> None:
+        from core.service import Service
+
+        assert isinstance(service, Service)
+        self._service = service
+
+    async def status(self) -> Status:
+        return await self._service.status()
+
+    async def list_sessions(self, phase: str | None = None) -> list[SessionSummary]:
+        return await self._service.list_sessions(phase)
+
+    async def session(self, session_id: str, *, messages: bool = True) -> SessionDetail:
+        return await self._service.session(session_id, messages=messages)
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        return await self._service.search(query)
+
+    async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo:
+        return await self._service.start_import(paths, fmt)
+
+    async def jobs(self, *, active_only: bool = False) -> list[JobInfo]:
+        return await self._service.jobs.list(active_only=active_only)
+
+    async def cancel_job(self, job_id: int) -> JobInfo:
+        return await self._service.jobs.cancel(job_id)
+
+    async def wait_job(self, job_id: int) -> JobInfo:
+        return await self._service.jobs.wait(job_id)
+
+    def subscribe(self) -> AsyncIterator[Event]:
+        return self._service.bus.subscribe()
+
+    async def close(self) -> None:
+        await self._service.stop()

@@ -1,0 +1,424 @@
+"""Runs jobs: rows in `jobs`, so nothing that matters lives only in memory.
+
+The DB row is the truth and this class is a scheduler over it. A worker claims
+the oldest queued row inside a write transaction and registers it as active
+before that transaction commits, so `cancel` (which also decides inside a
+write transaction) always sees a job as either queued in the DB or running
+here — never neither. Workers are never cancelled themselves; only the job's
+own task is, so every outcome (done, failed, cancelled, or back to queued on a
+shutdown) is written by code that runs to completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from core.errors import BadInputError, JobCancelled, NotFoundError, TierkeeperError
+from core.events import EventBus
+from core.jobs.context import COUNTER_COLUMNS, Counters, JobContext, utc_now
+from core.local.db.database import Database, Row
+from core.models import JobInfo, JobState
+
+logger = logging.getLogger("core.jobs")
+
+JobFunc = Callable[[JobContext], Awaitable[dict[str, Any] | None]]
+JobResult = dict[str, Any] | None
+
+FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+PERSIST_INTERVAL = 0.5  # progress reaches the DB at most this often per runner
+
+INFO_COLUMNS = (
+    "id, kind, title, state, steps_total, steps_done, items_total, items_done, "
+    "bytes_total, bytes_done, error, result, created_at, started_at, finished_at"
+)
+
+
+@dataclass(eq=False)
+class _Active:
+    ctx: JobContext
+    finished: asyncio.Future[JobInfo]
+    task: asyncio.Task[JobResult] | None = None
+
+
+class JobRunner:
+    def __init__(self, db: Database, bus: EventBus, *, concurrency: int = 2) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._db = db
+        self._bus = bus
+        self._concurrency = concurrency
+        self._funcs: dict[str, JobFunc] = {}
+        self._active: dict[int, _Active] = {}
+        self._waiters: dict[int, set[asyncio.Future[JobInfo]]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._kick_event = asyncio.Event()
+        self._dirty: set[JobContext] = set()
+        self._dirty_event = asyncio.Event()
+        self._closing_event = asyncio.Event()
+        self._running = False
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def register(self, kind: str, func: JobFunc) -> None:
+        if kind in self._funcs:
+            raise ValueError(f"job kind {kind!r} is already registered")
+        self._funcs[kind] = func
+        self._kick()  # queued rows of this kind may be waiting for it
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Requeues jobs a dead process left running (checkpoints kept), then works."""
+        if self._running:
+            return
+        async with self._db.transaction() as tx:
+            stale = await tx.fetchall("SELECT id FROM jobs WHERE state='running'")
+            if stale:
+                await tx.execute(
+                    "UPDATE jobs SET state='queued', updated_at=? WHERE state='running'",
+                    (utc_now(),),
+                )
+        if stale:
+            logger.info("requeued %d interrupted job(s): %s", len(stale), [r[0] for r in stale])
+        self._running = True
+        self._stopping = False
+        self._closing_event = asyncio.Event()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="jobs-flush")
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"jobs-worker-{n}")
+            for n in range(self._concurrency)
+        ]
+
+    async def stop(self) -> None:
+        """Interrupts running jobs and puts them back in the queue for the next start."""
+        if not self._running:
+            return
+        self._stopping = True
+        for active in list(self._active.values()):
+            active.ctx.request_stop()
+            if active.task is not None:
+                active.task.cancel()
+        self._kick()
+        await asyncio.gather(*self._workers)
+        self._workers = []
+        self._closing_event.set()
+        self._dirty_event.set()
+        if self._flusher is not None:
+            await self._flusher
+            self._flusher = None
+        self._running = False
+
+    # --- API ---------------------------------------------------------------------------
+    async def submit(self, kind: str, params: dict[str, Any], title: str = "") -> JobInfo:
+        if kind not in self._funcs:
+            known = ", ".join(sorted(self._funcs)) or "none"
+            raise BadInputError(f"Unknown job kind {kind!r}", hint=f"known kinds: {known}")
+        try:
+            blob = orjson.dumps(params).decode()
+        except TypeError as exc:
+            raise BadInputError(f"Parameters of a {kind} job must be JSON: {exc}") from exc
+        now = utc_now()
+        job_id = await self._db.execute(
+            "INSERT INTO jobs(kind, state, title, params, created_at, updated_at) "
+            "VALUES (?, 'queued', ?, ?, ?, ?)",
+            (kind, title or kind, blob, now, now),
+        )
+        info = JobInfo(
+            id=job_id,
+            kind=kind,
+            title=title or kind,
+            state=JobState.QUEUED,
+            rate=None,
+            eta_seconds=None,
+            created_at=now,
+        )
+        self._bus.publish("job.queued", info.model_dump(mode="json"))
+        self._kick()
+        return info
+
+    async def cancel(self, job_id: int) -> JobInfo:
+        while True:
+            active: _Active | None = None
+            cancelled_here = False
+            async with self._db.transaction() as tx:
+                row = await tx.fetchone("SELECT state FROM jobs WHERE id=?", (job_id,))
+                if row is None:
+                    raise NotFoundError(f"There is no job {job_id}", hint="see `tierkeeper jobs`")
+                active = self._active.get(job_id)
+                if active is None and row["state"] in (JobState.QUEUED, JobState.RUNNING):
+                    # A 'running' row with no task here is a leftover of a dead process.
+                    now = utc_now()
+                    await tx.execute(
+                        "UPDATE jobs SET state='cancelled', finished_at=?, updated_at=? WHERE id=?",
+                        (now, now, job_id),
+                    )
+                    cancelled_here = True
+            if active is None:
+                info = await self.get(job_id)
+                if cancelled_here:
+                    self._announce_finished(info)
+                return info
+            active.ctx.request_cancel()
+            if active.task is not None:
+                active.task.cancel()
+            info = await asyncio.shield(active.finished)
+            if info.state != JobState.QUEUED:
+                return info
+            # A shutdown requeued it while we asked: cancel the queued row instead.
+
+    async def wait(self, job_id: int) -> JobInfo:
+        """Returns once the job is done, failed or cancelled."""
+        waiter: asyncio.Future[JobInfo] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(job_id, set())
+        waiters.add(waiter)
+        try:
+            info = await self.get(job_id)
+            if info.state in FINISHED:
+                return info
+            return await waiter
+        finally:
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(job_id, None)
+
+    async def get(self, job_id: int) -> JobInfo:
+        active = self._active.get(job_id)
+        if active is not None:
+            return active.ctx.info()
+        row = await self._db.fetchone(f"SELECT {INFO_COLUMNS} FROM jobs WHERE id=?", (job_id,))
+        if row is None:
+            raise NotFoundError(f"There is no job {job_id}", hint="see `tierkeeper jobs`")
+        return _row_info(row)
+
+    async def list(self, *, active_only: bool = False, limit: int = 200) -> list[JobInfo]:
+        """Newest first."""
+        where = "WHERE state IN ('queued', 'running')" if active_only else ""
+        rows = await self._db.fetchall(
+            f"SELECT {INFO_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        out: list[JobInfo] = []
+        for row in rows:
+            active = self._active.get(row["id"])
+            out.append(active.ctx.info() if active is not None else _row_info(row))
+        return out
+
+    # --- workers -----------------------------------------------------------------------
+    def _kick(self) -> None:
+        """Wakes idle workers; each waits on the event it saw before looking."""
+        self._kick_event.set()
+        self._kick_event = asyncio.Event()
+
+    async def _worker(self) -> None:
+        while not self._stopping:
+            kicked = self._kick_event
+            try:
+                active = await self._claim()
+            except Exception:
+                logger.exception("could not claim a job; retrying on the next submit")
+                active = None
+            if active is None:
+                await kicked.wait()
+                continue
+            await self._run(active)
+
+    async def _claim(self) -> _Active | None:
+        kinds = list(self._funcs)
+        if not kinds or self._stopping:
+            return None
+        marks = ", ".join("?" * len(kinds))
+        active: _Active | None = None
+        try:
+            async with self._db.transaction() as tx:
+                row = await tx.fetchone(
+                    f"SELECT * FROM jobs WHERE state='queued' AND kind IN ({marks}) "
+                    "ORDER BY id LIMIT 1",
+                    kinds,
+                )
+                if row is None:
+                    return None
+                now = utc_now()
+                started_at = row["started_at"] or now
+                await tx.execute(
+                    "UPDATE jobs SET state='running', started_at=?, updated_at=? WHERE id=?",
+                    (started_at, now, row["id"]),
+                )
+                active = _Active(
+                    ctx=self._context(row, started_at),
+                    finished=asyncio.get_running_loop().create_future(),
+                )
+                self._active[row["id"]] = active
+        except BaseException:
+            if active is not None:
+                self._active.pop(active.ctx.job_id, None)
+            raise
+        self._bus.publish("job.started", active.ctx.info().model_dump(mode="json"))
+        return active
+
+    def _context(self, row: Row, started_at: str) -> JobContext:
+        checkpoint = row["checkpoint"]
+        return JobContext(
+            job_id=row["id"],
+            kind=row["kind"],
+            title=row["title"],
+            params=orjson.loads(row["params"]),
+            checkpoint=None if checkpoint is None else orjson.loads(checkpoint),
+            created_at=row["created_at"],
+            started_at=started_at,
+            counters=Counters(
+                steps_total=row["steps_total"],
+                steps_done=row["steps_done"],
+                items_total=row["items_total"],
+                items_done=row["items_done"],
+                bytes_total=row["bytes_total"],
+                bytes_done=row["bytes_done"],
+            ),
+            db=self._db,
+            bus=self._bus,
+            on_dirty=self._mark_dirty,
+        )
+
+    async def _run(self, active: _Active) -> None:
+        ctx = active.ctx
+        if self._stopping:
+            ctx.request_stop()  # claimed while stop() was already interrupting the others
+        if not (ctx.cancel_requested or ctx.stop_requested):
+            active.task = asyncio.create_task(
+                _call(self._funcs[ctx.kind], ctx), name=f"job-{ctx.job_id}-{ctx.kind}"
+            )
+            await asyncio.wait([active.task])
+        info: JobInfo | None = None
+        try:
+            info = await self._finalize(active)
+        except Exception:
+            logger.exception("could not record the end of job %d", ctx.job_id)
+        finally:
+            self._active.pop(ctx.job_id, None)
+            self._dirty.discard(ctx)
+            if info is None:
+                info = ctx.info(JobState.FAILED)
+            active.finished.set_result(info)
+        if info.state in FINISHED:
+            self._announce_finished(info)
+        else:
+            self._bus.publish("job.queued", info.model_dump(mode="json"))
+
+    async def _finalize(self, active: _Active) -> JobInfo:
+        ctx = active.ctx
+        await ctx.drain_writes()
+        ctx.finish()
+        state, result, error = self._outcome(active)
+        now = utc_now()
+        finished_at = now if state in FINISHED else None
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                f"UPDATE jobs SET state=?, result=?, error=?, finished_at=?, {COUNTER_COLUMNS}, "
+                "updated_at=? WHERE id=?",
+                (state, result, error, finished_at, *ctx.counters.as_row(), now, ctx.job_id),
+            )
+        return ctx.info(state).model_copy(
+            update={
+                "rate": None,
+                "eta_seconds": None,
+                "error": error,
+                "result": None if result is None else orjson.loads(result),
+                "finished_at": finished_at,
+            }
+        )
+
+    def _outcome(self, active: _Active) -> tuple[JobState, str | None, str | None]:
+        """(state, result JSON, error line) from how the job's task ended."""
+        ctx, task = active.ctx, active.task
+        interrupted = JobState.QUEUED if ctx.stop_requested else JobState.CANCELLED
+        if task is None or task.cancelled():
+            return interrupted, None, None
+        exc = task.exception()
+        if exc is None:
+            value = task.result()
+            if value is not None and not isinstance(value, dict):
+                exc = TypeError(f"a job returns a dict or None, not {type(value).__name__}")
+            else:
+                try:
+                    return JobState.DONE, orjson.dumps(value).decode(), None
+                except TypeError as err:
+                    exc = err
+        if isinstance(exc, JobCancelled):
+            return interrupted, None, None
+        if isinstance(exc, TierkeeperError):
+            return JobState.FAILED, None, _one_line(str(exc))
+        logger.error("job %d (%s) failed", ctx.job_id, ctx.kind, exc_info=exc)
+        return JobState.FAILED, None, _one_line(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _announce_finished(self, info: JobInfo) -> None:
+        self._bus.publish("job.finished", info.model_dump(mode="json"))
+        for waiter in self._waiters.get(info.id, ()):
+            if not waiter.done():
+                waiter.set_result(info)
+
+    # --- progress persistence ----------------------------------------------------------
+    def _mark_dirty(self, ctx: JobContext) -> None:
+        self._dirty.add(ctx)
+        self._dirty_event.set()
+
+    async def _flush_loop(self) -> None:
+        while not self._closing_event.is_set():
+            await self._dirty_event.wait()
+            self._dirty_event.clear()
+            try:
+                await self._persist_progress()
+            except Exception:
+                logger.exception("could not save job progress")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing_event.wait(), PERSIST_INTERVAL)
+
+    async def _persist_progress(self) -> None:
+        if not self._dirty:
+            return
+        now = utc_now()
+        rows = [(*ctx.counters.as_row(), now, ctx.job_id) for ctx in self._dirty]
+        self._dirty.clear()
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                f"UPDATE jobs SET {COUNTER_COLUMNS}, updated_at=? WHERE id=? AND state='running'",
+                rows,
+            )
+
+
+async def _call(func: JobFunc, ctx: JobContext) -> JobResult:
+    return await func(ctx)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _row_info(row: Row) -> JobInfo:
+    result = row["result"]
+    return JobInfo(
+        id=row["id"],
+        kind=row["kind"],
+        title=row["title"],
+        state=JobState(row["state"]),
+        steps_total=row["steps_total"],
+        steps_done=row["steps_done"],
+        items_total=row["items_total"],
+        items_done=row["items_done"],
+        bytes_total=row["bytes_total"],
+        bytes_done=row["bytes_done"],
+        rate=None,
+        eta_seconds=None,
+        error=row["error"],
+        result=None if result is None else orjson.loads(result),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )

@@ -1,0 +1,1 @@
+"""Tier 1: the workspace's files and its analytics DB."""

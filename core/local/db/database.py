@@ -1,0 +1,197 @@
+"""Async access to the analytics DB.
+
+One aiosqlite connection per service, in autocommit mode with explicit
+transactions: a write lock serialises transactions so two coroutines never
+interleave statements inside each other's BEGIN…COMMIT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from core.errors import CorruptDatabaseError, StorageFullError, TierkeeperError
+from core.local.db.schema import LATEST, MIGRATIONS
+
+Row = sqlite3.Row
+Params = Sequence[Any] | dict[str, Any]
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-32000",
+)
+
+
+def translate_error(exc: sqlite3.Error, path: Path) -> TierkeeperError:
+    """Maps SQLite's errors onto ones that tell the user what to do."""
+    text = str(exc).lower()
+    if "disk is full" in text or ("disk i/o error" in text and "full" in text):
+        return StorageFullError(
+            f"The disk holding {path} is full; the last batch was not stored",
+            hint="free some space and run the command again; nothing stored before is lost",
+        )
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return CorruptDatabaseError(
+            f"{path} is not a usable SQLite database ({exc})",
+            hint="move the file aside (it is left untouched) and run the command again "
+            "to start a new one, or restore it from a backup",
+        )
+    return TierkeeperError(f"Database error on {path}: {exc}")
+
+
+class Database:
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        db = cls(conn, path)
+        try:
+            for pragma in PRAGMAS:
+                await conn.execute(pragma)
+            if migrate:
+                await db.migrate()
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise translate_error(exc, path) from exc
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # schema -----------------------------------------------------------------
+    async def user_version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def migrate(self, target: int = LATEST) -> int:
+        """Brings the schema to `target`; returns the version found before."""
+        found = await self.user_version()
+        if found > LATEST:
+            raise CorruptDatabaseError(
+                f"{self.path} was written by a newer Tierkeeper (schema {found} > {LATEST})",
+                hint="upgrade Tierkeeper to open it",
+            )
+        for version in range(found, target):
+            async with self.transaction() as conn:
+                await conn.executescript_in_tx(MIGRATIONS[version])
+                await conn.execute(f"PRAGMA user_version={version + 1}")
+        return found
+
+    # access -----------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_lock:
+            tx = Transaction(self._conn, self.path)
+            try:
+                # Inside the try: a task cancelled while BEGIN is in flight still
+                # gets its ROLLBACK queued behind it on the connection's thread.
+                await self._conn.execute("BEGIN IMMEDIATE")
+                yield tx
+                await self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback()
+                raise translate_error(exc, self.path) from exc
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def _rollback(self) -> None:
+        try:
+            await asyncio.shield(self._conn.execute("ROLLBACK"))
+        except (sqlite3.Error, asyncio.CancelledError):
+            pass
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """A single write in its own transaction; returns lastrowid."""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        try:
+            async with self._conn.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        try:
+            async with self._conn.execute(sql, params) as cur:
+                row: Row | None = await cur.fetchone()
+                return row
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def checkpoint(self) -> None:
+        await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class Transaction:
+    """Statements inside one BEGIN…COMMIT; errors roll the whole of it back."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._conn.execute(sql, params) as cur:
+            return int(cur.lastrowid or 0)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            row: Row | None = await cur.fetchone()
+            return row
+
+    async def executescript_in_tx(self, script: str) -> None:
+        """Runs a multi-statement script without the implicit COMMIT of executescript."""
+        for statement in _split_sql(script):
+            await self._conn.execute(statement)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Splits on statement boundaries, keeping trigger bodies whole."""
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

@@ -1,0 +1,198 @@
+"""Schema migrations, one list entry per `PRAGMA user_version`.
+
+Migrations only ever append: a DB at version k upgrades by running entries
+k..n in order, each in its own transaction, so a crash mid-upgrade leaves a DB
+at a known version that the next start finishes.
+"""
+
+from __future__ import annotations
+
+V1_CORE = """
+CREATE TABLE sessions(
+  id            TEXT PRIMARY KEY,
+  source        TEXT NOT NULL,
+  source_id     TEXT,
+  parent_id     TEXT,
+  project       TEXT,
+  agent         TEXT,
+  phase         TEXT,
+  title         TEXT,
+  cwd           TEXT,
+  git_branch    TEXT,
+  model         TEXT,
+  started_at    TEXT,
+  ended_at      TEXT,
+  message_count INTEGER NOT NULL DEFAULT 0,
+  is_subagent   INTEGER NOT NULL DEFAULT 0,
+  updated_at    TEXT NOT NULL
+);
+CREATE INDEX sessions_project ON sessions(project, started_at);
+CREATE INDEX sessions_phase ON sessions(phase, started_at);
+CREATE INDEX sessions_agent ON sessions(agent, started_at);
+
+CREATE TABLE sources(
+  id              INTEGER PRIMARY KEY,
+  path            TEXT NOT NULL UNIQUE,
+  format          TEXT NOT NULL,
+  kind            TEXT NOT NULL,
+  role            TEXT NOT NULL,
+  session_id      TEXT,
+  size            INTEGER NOT NULL DEFAULT 0,
+  mtime_ns        INTEGER NOT NULL DEFAULT 0,
+  bytes_read      INTEGER NOT NULL DEFAULT 0,
+  lines_read      INTEGER NOT NULL DEFAULT 0,
+  rows_stored     INTEGER NOT NULL DEFAULT 0,
+  bad_lines       INTEGER NOT NULL DEFAULT 0,
+  partial_offset  INTEGER,
+  sha256          TEXT,
+  imported_at     TEXT
+);
+CREATE INDEX sources_session ON sources(session_id);
+
+CREATE TABLE raw_files(
+  source_id INTEGER PRIMARY KEY,
+  size      INTEGER NOT NULL,
+  sha256    TEXT NOT NULL,
+  data      BLOB NOT NULL
+);
+
+CREATE TABLE messages(
+  id           INTEGER PRIMARY KEY,
+  session_id   TEXT NOT NULL,
+  source_id    INTEGER NOT NULL,
+  seq          INTEGER NOT NULL,
+  byte_offset  INTEGER,
+  uuid         TEXT,
+  parent_uuid  TEXT,
+  type         TEXT,
+  role         TEXT,
+  model        TEXT,
+  ts           TEXT,
+  is_sidechain INTEGER NOT NULL DEFAULT 0,
+  text         TEXT,
+  tools        TEXT,
+  parse_error  TEXT,
+  redacted     INTEGER NOT NULL DEFAULT 0,
+  raw_size     INTEGER NOT NULL,
+  raw          BLOB NOT NULL,
+  UNIQUE(source_id, seq)
+);
+CREATE INDEX messages_session ON messages(session_id, seq);
+CREATE INDEX messages_uuid ON messages(uuid);
+CREATE INDEX messages_role ON messages(role, session_id);
+
+CREATE TABLE tool_calls(
+  id          INTEGER PRIMARY KEY,
+  session_id  TEXT NOT NULL,
+  source_id   INTEGER NOT NULL,
+  message_id  INTEGER,
+  tool_use_id TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  input       TEXT,
+  output      TEXT,
+  is_error    INTEGER,
+  started_at  TEXT,
+  finished_at TEXT,
+  duration_ms REAL,
+  UNIQUE(source_id, tool_use_id)
+);
+CREATE INDEX tool_calls_name ON tool_calls(name, duration_ms, is_error);
+CREATE INDEX tool_calls_session ON tool_calls(session_id);
+
+CREATE TABLE usage(
+  message_key        TEXT NOT NULL,
+  request_id         TEXT NOT NULL,
+  session_id         TEXT NOT NULL,
+  source_id          INTEGER NOT NULL,
+  message_id         INTEGER,
+  model              TEXT,
+  ts                 TEXT,
+  input_tokens       INTEGER NOT NULL DEFAULT 0,
+  output_tokens      INTEGER NOT NULL DEFAULT 0,
+  cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+  cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(message_key, request_id)
+) WITHOUT ROWID;
+CREATE INDEX usage_model ON usage(model, input_tokens, output_tokens,
+  cache_write_tokens, cache_read_tokens);
+CREATE INDEX usage_day ON usage(substr(ts, 1, 10), model, input_tokens, output_tokens,
+  cache_write_tokens, cache_read_tokens);
+CREATE INDEX usage_session ON usage(session_id);
+CREATE INDEX usage_source ON usage(source_id);
+
+CREATE TABLE events(
+  id          INTEGER PRIMARY KEY,
+  session_id  TEXT NOT NULL,
+  ts          TEXT NOT NULL,
+  agent       TEXT,
+  type        TEXT NOT NULL,
+  tool        TEXT,
+  duration_ms REAL,
+  tokens_in   INTEGER,
+  tokens_out  INTEGER,
+  payload     TEXT,
+  source_id   INTEGER,
+  seq         INTEGER,
+  UNIQUE(source_id, seq)
+);
+CREATE INDEX events_agent ON events(agent, ts, duration_ms);
+CREATE INDEX events_tool ON events(tool, duration_ms);
+CREATE INDEX events_session ON events(session_id, ts);
+CREATE INDEX events_day ON events(substr(ts, 1, 10), type);
+
+CREATE TABLE phases(
+  name       TEXT PRIMARY KEY,
+  status     TEXT NOT NULL DEFAULT 'open',
+  created_at TEXT NOT NULL,
+  closed_at  TEXT
+);
+"""
+
+V2_SEARCH = """
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  text, tools,
+  content='messages', content_rowid='id',
+  tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
+  INSERT INTO messages_fts(rowid, text, tools) VALUES (new.id, new.text, new.tools);
+END;
+CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text, tools)
+  VALUES ('delete', old.id, old.text, old.tools);
+END;
+CREATE TRIGGER messages_fts_au AFTER UPDATE OF text, tools ON messages BEGIN
+  INSERT INTO messages_fts(messages_fts, rowid, text, tools)
+  VALUES ('delete', old.id, old.text, old.tools);
+  INSERT INTO messages_fts(rowid, text, tools) VALUES (new.id, new.text, new.tools);
+END;
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+"""
+
+V3_JOBS = """
+CREATE TABLE jobs(
+  id          INTEGER PRIMARY KEY,
+  kind        TEXT NOT NULL,
+  state       TEXT NOT NULL,
+  title       TEXT NOT NULL DEFAULT '',
+  params      TEXT NOT NULL DEFAULT '{}',
+  steps_total INTEGER,
+  steps_done  INTEGER NOT NULL DEFAULT 0,
+  items_total INTEGER,
+  items_done  INTEGER NOT NULL DEFAULT 0,
+  bytes_total INTEGER,
+  bytes_done  INTEGER NOT NULL DEFAULT 0,
+  checkpoint  TEXT,
+  result      TEXT,
+  error       TEXT,
+  created_at  TEXT NOT NULL,
+  started_at  TEXT,
+  finished_at TEXT,
+  updated_at  TEXT NOT NULL
+);
+CREATE INDEX jobs_state ON jobs(state, id);
+CREATE INDEX jobs_kind ON jobs(kind, created_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_SEARCH, V3_JOBS)
+LATEST = len(MIGRATIONS)

@@ -1,0 +1,88 @@
+"""Full-text search over messages and tool traffic (FTS5, bm25).
+
+Queries typed by a person are turned into FTS5 syntax safely: every word is
+quoted, so `foo-bar` or `"` cannot raise a syntax error, while an explicit
+`prefix*` keeps working.
+"""
+
+from __future__ import annotations
+
+import re
+
+from core.errors import BadInputError
+from core.local.db.database import Database
+from core.models import SearchHit, SearchQuery
+
+_WORD = re.compile(r'"[^"]+"|\S+')
+SNIPPET_TOKENS = 24
+
+
+def to_fts_query(text: str) -> str:
+    """Quotes each term; keeps a trailing `*` as a prefix search and "phrases" whole."""
+    terms = []
+    for token in _WORD.findall(text):
+        if token.startswith('"') and token.endswith('"') and len(token) > 1:
+            inner = token[1:-1].replace('"', "")
+            if inner.strip():
+                terms.append(f'"{inner}"')
+            continue
+        prefix = token.endswith("*")
+        word = token.rstrip("*").replace('"', "")
+        if not word:
+            continue
+        if word.upper() in ("AND", "OR", "NOT"):
+            word = word.lower()
+        terms.append(f'"{word}"' + ("*" if prefix else ""))
+    return " ".join(terms)
+
+
+async def search(db: Database, query: SearchQuery) -> list[SearchHit]:
+    match = to_fts_query(query.text)
+    if not match:
+        raise BadInputError("The search is empty", hint="type at least one word")
+    where = ["messages_fts MATCH ?"]
+    params: list[object] = [match]
+    if query.session:
+        where.append("m.session_id = ?")
+        params.append(query.session)
+    if query.role:
+        where.append("m.role = ?")
+        params.append(query.role)
+    if query.since:
+        where.append("m.ts >= ?")
+        params.append(query.since)
+    if query.until:
+        where.append("m.ts < ?")
+        params.append(query.until)
+    if query.project:
+        where.append("s.project LIKE ?")
+        params.append(f"%{query.project}%")
+    if query.agent:
+        where.append("s.agent = ?")
+        params.append(query.agent)
+    if query.tool:
+        where.append("EXISTS (SELECT 1 FROM tool_calls t WHERE t.message_id = m.id AND t.name = ?)")
+        params.append(query.tool)
+    sql = f"""
+        SELECT m.id, m.session_id, s.project, m.role, m.ts, bm25(messages_fts) AS rank,
+               snippet(messages_fts, -1, '[', ']', '…', {SNIPPET_TOKENS}) AS snip
+        FROM messages_fts
+        JOIN messages m ON m.id = messages_fts.rowid
+        LEFT JOIN sessions s ON s.id = m.session_id
+        WHERE {" AND ".join(where)}
+        ORDER BY rank
+        LIMIT ?"""
+    params.append(query.limit)
+    rows = await db.fetchall(sql, params)
+    return [
+        SearchHit(
+            message_id=r[0],
+            session_id=r[1],
+            project=r[2],
+            role=r[3],
+            ts=r[4],
+            rank=float(r[5]),
+            snippet=r[6] or "",
+        )
+        for r in rows
+    ]

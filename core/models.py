@@ -1,0 +1,150 @@
+"""Typed shapes that cross the client boundary (GUI, CLI, daemon API).
+
+Pydantic so the daemon can serialise them and publish an OpenAPI document from
+the same definitions the in-process client returns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class SessionSummary(BaseModel):
+    id: str
+    source: str
+    source_id: str | None = None
+    parent_id: str | None = None
+    project: str | None = None
+    agent: str | None = None
+    phase: str | None = None
+    title: str | None = None
+    model: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    message_count: int = 0
+    is_subagent: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    raw_bytes: int = 0
+
+
+class MessageView(BaseModel):
+    id: int
+    seq: int
+    type: str | None
+    role: str | None
+    ts: str | None
+    model: str | None = None
+    text: str | None
+    tools: str | None
+    parse_error: str | None = None
+
+
+class SessionDetail(BaseModel):
+    session: SessionSummary
+    sources: list[SourceInfo]
+    messages: list[MessageView] = Field(default_factory=list)
+
+
+class SourceInfo(BaseModel):
+    path: str
+    format: str
+    role: str
+    size: int
+    lines_read: int
+    rows_stored: int
+    bad_lines: int
+    sha256: str | None
+
+
+class SearchQuery(BaseModel):
+    text: str
+    limit: int = Field(20, ge=1, le=1000)
+    project: str | None = None
+    session: str | None = None
+    agent: str | None = None
+    role: str | None = None
+    tool: str | None = None
+    since: str | None = Field(None, description="ISO date or datetime, inclusive")
+    until: str | None = Field(None, description="ISO date or datetime, exclusive")
+
+
+class SearchHit(BaseModel):
+    message_id: int
+    session_id: str
+    project: str | None
+    role: str | None
+    ts: str | None
+    snippet: str = Field(description="text with matches wrapped in [ and ]")
+    rank: float
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobInfo(BaseModel):
+    id: int
+    kind: str
+    title: str
+    state: JobState
+    steps_total: int | None = None
+    steps_done: int = 0
+    items_total: int | None = None
+    items_done: int = 0
+    bytes_total: int | None = None
+    bytes_done: int = 0
+    rate: float | None = Field(None, description="bytes (or items) per second")
+    eta_seconds: float | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class ImportReport(BaseModel):
+    files_seen: int = 0
+    files_skipped: int = 0
+    files_imported: int = 0
+    files_rewritten: int = 0
+    files_failed: int = 0
+    lines_read: int = 0
+    rows_stored: int = 0
+    bad_lines: int = 0
+    bytes_read: int = 0
+    sessions: int = 0
+    errors: list[str] = Field(default_factory=list)
+
+
+class Status(BaseModel):
+    workspace: str
+    version: str
+    sessions: int
+    messages: int
+    db_bytes: int
+    current_phase: str | None
+    jobs_running: int
+    jobs_queued: int
+    last_import: datetime | None = None
+
+
+class Event(BaseModel):
+    """What the event bus carries to subscribers (job progress, changes)."""
+
+    topic: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+SessionDetail.model_rebuild()

@@ -1,0 +1,30 @@
+"""Where a workspace lives when nobody says otherwise.
+
+Stdlib-only on purpose: the hook process resolves the workspace on every tool
+call, and importing platformdirs there would cost start-up time for nothing on
+Linux.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ENV_HOME = "TIERKEEPER_HOME"
+
+
+def default_workspace() -> Path:
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    if sys.platform.startswith("linux"):
+        base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(base) / "tierkeeper"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("tierkeeper", appauthor=False))
+
+
+def resolve_workspace(explicit: str | os.PathLike[str] | None) -> Path:
+    return Path(explicit).expanduser().resolve() if explicit else default_workspace().resolve()

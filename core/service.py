@@ -1,0 +1,285 @@
+"""The core service: owns one workspace and does all the work.
+
+The GUI and the CLI hold a client on it (in-process, or later over the
+daemon's socket). A read-only service opens the DB without the workspace lock
+and runs no jobs, so `search` or `sessions` work while another process owns
+the workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core import __version__
+from core.errors import BadInputError, NotFoundError
+from core.events import EventBus
+from core.jobs import JobContext, JobRunner
+from core.local import lifecycle
+from core.local.db.database import Database
+from core.local.export import ExportedFile, export_session
+from core.local.importers import default_formats
+from core.local.importers.engine import ImportEngine
+from core.local.pricing import PriceTable
+from core.local.search import search as fts_search
+from core.local.stats import session_costs, usage_stats
+from core.lock import WorkspaceLock
+from core.models import (
+    ImportReport,
+    JobInfo,
+    MessageView,
+    SearchHit,
+    SearchQuery,
+    SessionDetail,
+    SessionSummary,
+    SourceInfo,
+    Status,
+)
+from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(
+        self,
+        workspace: Workspace,
+        db: Database,
+        bus: EventBus,
+        jobs: JobRunner,
+        lock: WorkspaceLock | None,
+    ) -> None:
+        self.workspace = workspace
+        self.db = db
+        self.bus = bus
+        self.jobs = jobs
+        self._lock = lock
+        self.config = workspace.config()
+        self.prices = PriceTable.load(self.config.pricing_file)
+
+    @property
+    def readonly(self) -> bool:
+        return self._lock is None
+
+    @classmethod
+    async def start(
+        cls,
+        workspace: str | Path | Workspace | None = None,
+        *,
+        init: bool = True,
+        readonly: bool = False,
+        run_jobs: bool = True,
+    ) -> Service:
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+        if init and not readonly:
+            await asyncio.to_thread(ws.init)
+        else:
+            ws.require()
+        lock = None if readonly else ws.lock()
+        if lock is not None:
+            lock.acquire()
+        try:
+            db = await Database.open(ws.db_path, migrate=not readonly)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        bus = EventBus()
+        config = ws.config()
+        jobs = JobRunner(db, bus, concurrency=config.job_concurrency)
+        service = cls(ws, db, bus, jobs, lock)
+        jobs.register("import", service._import_job)
+        if run_jobs and not readonly:
+            await jobs.start()
+        return service
+
+    async def stop(self) -> None:
+        try:
+            await self.jobs.stop()
+        finally:
+            self.bus.close()
+            await self.db.close()
+            if self._lock is not None:
+                self._lock.release()
+
+    async def __aenter__(self) -> Service:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # status -----------------------------------------------------------------
+    async def status(self) -> Status:
+        sessions = await self.db.scalar("SELECT count(*) FROM sessions")
+        messages = await self.db.scalar("SELECT count(*) FROM messages")
+        last = await self.db.scalar("SELECT max(imported_at) FROM sources")
+        running = await self.db.scalar("SELECT count(*) FROM jobs WHERE state = 'running'")
+        queued = await self.db.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'")
+        db_bytes = await asyncio.to_thread(_db_size, self.workspace.db_path)
+        phase = await asyncio.to_thread(lifecycle.current_phase, self.workspace)
+        return Status(
+            workspace=str(self.workspace.root),
+            version=__version__,
+            sessions=int(sessions or 0),
+            messages=int(messages or 0),
+            db_bytes=db_bytes,
+            current_phase=phase.name if phase else None,
+            jobs_running=int(running or 0),
+            jobs_queued=int(queued or 0),
+            last_import=datetime.fromisoformat(last) if last else None,
+        )
+
+    # sessions ---------------------------------------------------------------
+    async def list_sessions(self, phase: str | None = None) -> list[SessionSummary]:
+        where = "WHERE s.phase = ?" if phase else ""
+        rows = await self.db.fetchall(
+            f"""SELECT s.*, (SELECT COALESCE(sum(size), 0) FROM sources WHERE session_id = s.id)
+                 AS raw_bytes FROM sessions s {where}
+                 ORDER BY COALESCE(s.started_at, s.updated_at) DESC, s.id""",
+            (phase,) if phase else (),
+        )
+        costs = await session_costs(self.db, self.prices)
+        return [_summary(r, costs.get(r["id"])) for r in rows]
+
+    async def session(self, session_id: str, *, messages: bool = True) -> SessionDetail:
+        row = await self.db.fetchone(
+            """SELECT s.*, (SELECT COALESCE(sum(size), 0) FROM sources WHERE session_id = s.id)
+               AS raw_bytes FROM sessions s WHERE id = ?""",
+            (session_id,),
+        )
+        if row is None:
+            raise NotFoundError(
+                f"No session {session_id!r}", hint="`tierkeeper sessions` lists the ids"
+            )
+        costs = await session_costs(self.db, self.prices)
+        sources = await self.db.fetchall(
+            "SELECT * FROM sources WHERE session_id = ? ORDER BY role, path", (session_id,)
+        )
+        msgs: list[MessageView] = []
+        if messages:
+            mrows = await self.db.fetchall(
+                """SELECT id, seq, type, role, ts, model, text, tools, parse_error
+                   FROM messages WHERE session_id = ? ORDER BY source_id, seq""",
+                (session_id,),
+            )
+            msgs = [MessageView(**dict(r)) for r in mrows]
+        return SessionDetail(
+            session=_summary(row, costs.get(session_id)),
+            sources=[
+                SourceInfo(
+                    path=s["path"],
+                    format=s["format"],
+                    role=s["role"],
+                    size=s["size"],
+                    lines_read=s["lines_read"],
+                    rows_stored=s["rows_stored"],
+                    bad_lines=s["bad_lines"],
+                    sha256=s["sha256"],
+                )
+                for s in sources
+            ],
+            messages=msgs,
+        )
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        return await fts_search(self.db, query)
+
+    async def stats(self, by: str) -> list[dict[str, Any]]:
+        return await usage_stats(self.db, by, self.prices)
+
+    async def export(
+        self, session_id: str, dest: Path | None, file: str | None = None
+    ) -> list[ExportedFile]:
+        return await export_session(self.db, session_id, dest, file=file)
+
+    # import -----------------------------------------------------------------
+    def _engine(self, ctx: JobContext | None = None) -> ImportEngine:
+        phase = lifecycle.current_phase(self.workspace)
+
+        def progress(done: int, total: int) -> None:
+            if ctx is not None:
+                ctx.progress(bytes_done=done, bytes_total=total)
+
+        return ImportEngine(
+            self.db,
+            default_formats(),
+            phase=phase.name if phase else None,
+            on_progress=progress,
+            check_cancel=ctx.check_cancelled if ctx is not None else None,
+        )
+
+    async def import_now(self, paths: list[str], fmt: str = "auto") -> ImportReport:
+        self._writable()
+        report = await self._engine().run(paths, fmt)
+        self.bus.publish("sessions.changed", {"sessions": report.sessions})
+        return report
+
+    async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo:
+        self._writable()
+        if not paths:
+            raise BadInputError("Nothing to import", hint="name at least one folder or file")
+        resolved = await asyncio.to_thread(_resolve_existing, paths)
+        title = "Import " + ", ".join(Path(p).name or p for p in resolved)
+        return await self.jobs.submit("import", {"paths": resolved, "format": fmt}, title=title)
+
+    async def _import_job(self, ctx: JobContext) -> dict[str, Any]:
+        params = ctx.params
+        report = await self._engine(ctx).run(list(params["paths"]), str(params["format"]))
+        self.bus.publish("sessions.changed", {"sessions": report.sessions})
+        result: dict[str, Any] = orjson.loads(report.model_dump_json())
+        return result
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise BadInputError("This service was opened read-only")
+
+
+def _resolve_existing(paths: list[str]) -> list[str]:
+    resolved = [Path(p).expanduser().resolve() for p in paths]
+    for p in resolved:
+        if not p.exists():
+            raise NotFoundError(f"{p} does not exist", hint="check the path and try again")
+    return [str(p) for p in resolved]
+
+
+def _db_size(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        p = path.with_name(path.name + suffix)
+        if p.exists():
+            total += p.stat().st_size
+    return total
+
+
+def _summary(row: Any, cost: dict[str, Any] | None) -> SessionSummary:
+    c = cost or {}
+    return SessionSummary(
+        id=row["id"],
+        source=row["source"],
+        source_id=row["source_id"],
+        parent_id=row["parent_id"],
+        project=row["project"],
+        agent=row["agent"],
+        phase=row["phase"],
+        title=row["title"],
+        model=row["model"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        message_count=row["message_count"],
+        is_subagent=bool(row["is_subagent"]),
+        input_tokens=int(c.get("input_tokens", 0)),
+        output_tokens=int(c.get("output_tokens", 0)),
+        cache_write_tokens=int(c.get("cache_write_tokens", 0)),
+        cache_read_tokens=int(c.get("cache_read_tokens", 0)),
+        cost_usd=float(c.get("cost_usd", 0.0)),
+        raw_bytes=int(row["raw_bytes"]),
+    )
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat()

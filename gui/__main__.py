@@ -1,0 +1,9 @@
+"""`python -m gui [--workspace DIR] [--screenshot PNG --page NAME [--query TEXT]]`."""
+
+from __future__ import annotations
+
+import sys
+
+from gui.app import main
+
+sys.exit(main())

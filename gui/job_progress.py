@@ -1,0 +1,97 @@
+"""One running job as a line: what it is, a progress bar, numbers, and Cancel.
+
+Fed by `job.*` events for the job it watches; the owner decides what to do
+when the job ends (the widget only shows it).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from core.models import JobInfo, JobState
+from gui.format import human_duration, human_size
+from gui.palette import set_muted
+
+
+def progress_of(job: JobInfo) -> tuple[int, int]:
+    """(done, total) on the finest scale the job reports; total 0 means unknown."""
+    if job.bytes_total:
+        return job.bytes_done, job.bytes_total
+    if job.items_total:
+        return job.items_done, job.items_total
+    if job.steps_total:
+        return job.steps_done, job.steps_total
+    return 0, 0
+
+
+def describe(job: JobInfo) -> str:
+    """ "12 of 81 files · 3.1 MB/s · 4.0 s left"; only the parts the job knows."""
+    parts: list[str] = []
+    if job.items_total:
+        parts.append(f"{job.items_done} of {job.items_total} files")
+    elif job.items_done:
+        parts.append(f"{job.items_done} files")
+    if job.bytes_total:
+        parts.append(f"{human_size(job.bytes_done)} of {human_size(job.bytes_total)}")
+    if job.rate and job.bytes_total:
+        parts.append(f"{human_size(job.rate)}/s")
+    if job.eta_seconds is not None and job.state == JobState.RUNNING:
+        parts.append(f"{human_duration(job.eta_seconds)} left")
+    if job.state == JobState.QUEUED:
+        parts.append("waiting to start")
+    return " · ".join(parts)
+
+
+class JobProgress(QWidget):
+    cancel_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job: JobInfo | None = None
+        self.title = QLabel(self)
+        self.bar = QProgressBar(self)
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumHeight(14)
+        self.bar.setMinimumWidth(160)
+        self.detail = QLabel(self)
+        set_muted(self.detail)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self._cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.bar, 1)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.cancel_button)
+        self.hide()
+
+    def watch(self, job: JobInfo) -> None:
+        self.job = job
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel")
+        self.update_job(job)
+        self.show()
+
+    def update_job(self, job: JobInfo) -> None:
+        if self.job is None or job.id != self.job.id:
+            return
+        self.job = job
+        self.title.setText(job.title)
+        done, total = progress_of(job)
+        if total:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(min(1000, round(1000 * done / total)))
+        else:
+            self.bar.setRange(0, 0)  # busy indicator until the job knows its size
+        self.detail.setText(describe(job))
+
+    def finish(self) -> None:
+        self.job = None
+        self.hide()
+
+    def _cancel(self) -> None:
+        if self.job is not None:
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Cancelling…")
+            self.cancel_requested.emit(self.job.id)

@@ -1,0 +1,245 @@
+"""The main window: a sidebar of pages, a header with where and when, a status line.
+
+The window owns the pieces every page shares: one `TaskRunner` (whose errors
+land in the banner) and one `EventPump` (the client's events as signals).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QFont, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.client import Client, JobInfo, Status
+from core.models import JobState
+from gui.banner import ErrorBanner
+from gui.event_pump import EventPump
+from gui.format import home_relative, human_ago, human_size, plural
+from gui.palette import set_muted
+from gui.placeholder_page import PlaceholderPage
+from gui.resources import app_icon, themed_icon
+from gui.search_page import SearchPage
+from gui.sessions_page import SessionsPage
+from gui.tasks import TaskRunner
+
+PAGES = ("dashboard", "sessions", "search", "settings")
+_LABELS = {
+    "dashboard": "Dashboard",
+    "sessions": "Sessions",
+    "search": "Search",
+    "settings": "Settings",
+}
+_ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(
+        self, client: Client, *, settings: QSettings | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.client = client
+        self._settings = settings if settings is not None else QSettings()
+        self._jobs: dict[int, JobState] = {}
+        self.runner = TaskRunner(self)
+        self.pump = EventPump(client, self)
+
+        self.setWindowTitle("Tierkeeper")
+        self.setWindowIcon(app_icon())
+
+        self.banner = ErrorBanner(self)
+        self.runner.failed.connect(self.banner.show_message)
+
+        self.sessions = SessionsPage(client, self.runner, self.pump, self)
+        self.search = SearchPage(client, self.runner, self)
+        self.sessions.sessions_changed.connect(self.search.set_sessions)
+        self.sessions.import_finished.connect(lambda _job: self.runner.spawn(self.refresh_status()))
+        self.search.open_requested.connect(self.open_hit)
+        self.pump.job.connect(self._on_job_event)
+        dashboard = PlaceholderPage(
+            "The dashboard comes with the backup tiers",
+            "It will show each tier (this computer, Google Drive, S3 Deep Archive) with its "
+            "health, size and last activity, and the jobs running and just finished. "
+            "For now, the Sessions page lists what is imported.",
+        )
+        settings_page = PlaceholderPage(
+            "Settings come with the backup tiers",
+            "Watched sources, backup and archive targets, schedule, retention and encryption "
+            "will be set here. Until then the workspace is chosen with --workspace and its "
+            "config.toml.",
+        )
+        self._pages: dict[str, QWidget] = {
+            "dashboard": dashboard,
+            "sessions": self.sessions,
+            "search": self.search,
+            "settings": settings_page,
+        }
+
+        self.nav = QListWidget(self)
+        self.nav.setObjectName("nav")
+        self.nav.setFrameShape(QFrame.Shape.NoFrame)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.nav.setStyleSheet(
+            "#nav { background: palette(window); } #nav::item { padding: 7px 10px; }"
+        )
+        self.pages = QStackedWidget(self)
+        self.nav.setIconSize(QSize(16, 16))
+        pal = self.nav.palette()
+        for name in PAGES:
+            icon = themed_icon(
+                name,
+                pal.color(QPalette.ColorRole.WindowText),
+                pal.color(QPalette.ColorRole.HighlightedText),
+            )
+            item = QListWidgetItem(icon, _LABELS[name])
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            self.nav.addItem(item)
+            self.pages.addWidget(self._pages[name])
+        self.nav.setFixedWidth(self.nav.sizeHintForColumn(0) + 32)
+        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+
+        self.title_label = QLabel("Tierkeeper", self)
+        font = QFont(self.title_label.font())
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.workspace_label = QLabel(self)
+        self.workspace_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.phase_label = QLabel(self)
+        self.facts_label = QLabel(self)
+        set_muted(self.facts_label)
+        header = QHBoxLayout()
+        header.setContentsMargins(14, 8, 14, 8)
+        # a long workspace path may be cut (the tooltip has it whole) rather than widen the window
+        self.workspace_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        header.addWidget(self.title_label)
+        header.addWidget(self.workspace_label, 1)
+        header.addWidget(self.phase_label)
+        header.addSpacing(16)
+        header.addWidget(self.facts_label)
+        header_frame = QFrame(self)
+        header_frame.setLayout(header)
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(0)
+        body.addWidget(self.nav)
+        divider = QFrame(self)
+        divider.setFrameShape(QFrame.Shape.VLine)
+        divider.setFrameShadow(QFrame.Shadow.Sunken)
+        body.addWidget(divider)
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        banner_row = QHBoxLayout()
+        banner_row.setContentsMargins(12, 8, 12, 0)
+        banner_row.addWidget(self.banner)
+        right.addLayout(banner_row)
+        right.addWidget(self.pages, 1)
+        body.addLayout(right, 1)
+
+        central = QWidget(self)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(header_frame)
+        outer.addWidget(line)
+        outer.addLayout(body, 1)
+        self.setCentralWidget(central)
+
+        self.service_label = QLabel(self)
+        self.service_label.setContentsMargins(8, 0, 0, 0)
+        self.statusBar().addWidget(self.service_label)
+        self._update_status_line()
+
+        geometry = self._settings.value("main_window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1200, 780)
+        self.show_page("sessions")
+
+    # pages ------------------------------------------------------------------
+    def show_page(self, name: str) -> None:
+        self.nav.setCurrentRow(PAGES.index(name))
+
+    def current_page(self) -> str:
+        return PAGES[self.pages.currentIndex()]
+
+    def open_hit(self, session_id: str, message_id: int) -> None:
+        self.show_page("sessions")
+        self.runner.spawn(self.sessions.open_session(session_id, message_id))
+
+    # data -------------------------------------------------------------------
+    async def load(self) -> None:
+        """Fill the window once: status, the session list, jobs already running."""
+        self.pump.start()
+        await self.refresh_status()
+        for job in await self.client.jobs(active_only=True):
+            self._jobs[job.id] = job.state
+        self._update_status_line()
+        await self.sessions.refresh()
+
+    async def refresh_status(self) -> None:
+        self._show_status(await self.client.status())
+
+    def _show_status(self, status: Status) -> None:
+        workspace = home_relative(Path(status.workspace))
+        self.setWindowTitle(f"Tierkeeper — {workspace}")
+        self.workspace_label.setText(f"— {workspace}")
+        self.workspace_label.setToolTip(status.workspace)
+        self.phase_label.setText(
+            f"phase: {status.current_phase}" if status.current_phase else "no phase started"
+        )
+        facts = [
+            plural(status.sessions, "session"),
+            plural(status.messages, "message"),
+            f"DB {human_size(status.db_bytes)}",
+        ]
+        if status.last_import is not None:
+            facts.append(f"last import {human_ago(status.last_import)}")
+        self.facts_label.setText(" · ".join(facts))
+
+    def _on_job_event(self, topic: str, job: JobInfo) -> None:
+        if job.state in _ACTIVE:
+            self._jobs[job.id] = job.state
+        else:
+            self._jobs.pop(job.id, None)
+        self._update_status_line()
+        if topic == "job.finished":
+            self.runner.spawn(self.refresh_status())
+
+    def jobs_running(self) -> int:
+        return sum(1 for s in self._jobs.values() if s == JobState.RUNNING)
+
+    def _update_status_line(self) -> None:
+        queued = sum(1 for s in self._jobs.values() if s == JobState.QUEUED)
+        text = f"in-process service · {plural(self.jobs_running(), 'job')} running"
+        if queued:
+            text += f" · {queued} queued"
+        self.service_label.setText(text)
+
+    # lifecycle --------------------------------------------------------------
+    async def shutdown(self) -> None:
+        """Stop listening and cancel what is in flight; the caller closes the client."""
+        await self.pump.stop()
+        await self.runner.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._settings.setValue("main_window/geometry", self.saveGeometry())
+        self._settings.sync()
+        super().closeEvent(event)
+        self.closed.emit()

@@ -1,0 +1,364 @@
+"""Sessions: the sortable, filterable list, one session's conversation, and Import.
+
+Every client call runs as a task (the page never blocks); the import is a job
+whose progress arrives as events and whose end is awaited with `wait_job`, so
+a missed event cannot leave the page stuck showing a finished import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QSortFilterProxyModel,
+    Qt,
+    QUrl,
+    Signal,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.client import Client, Event, JobInfo, SessionDetail, SessionSummary
+from core.errors import TierkeeperError
+from core.models import JobState
+from gui.conversation import TOGGLE, Colors, message_anchor, render_conversation
+from gui.empty_state import EmptyState
+from gui.event_pump import EventPump
+from gui.format import home_relative, plural
+from gui.job_progress import JobProgress
+from gui.palette import set_muted
+from gui.session_model import FILTER_ROLE, ID_ROLE, SORT_ROLE, SessionTableModel
+from gui.tasks import TaskRunner
+
+CLAUDE_PROJECTS = Path.home() / ".claude" / "projects"
+
+
+class SessionsPage(QWidget):
+    sessions_changed = Signal(list)
+    """The full list after every refresh (list[SessionSummary])."""
+    import_finished = Signal(object)
+    """The final JobInfo of an import this page started."""
+
+    def __init__(
+        self,
+        client: Client,
+        runner: TaskRunner,
+        pump: EventPump,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._client = client
+        self._runner = runner
+        self._loaded_once = False
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._refresh_again = False
+        self._detail: SessionDetail | None = None
+        self._detail_generation = 0
+        self._detail_task: asyncio.Task[None] | None = None
+        self._expanded: set[int] = set()
+        self._focus: tuple[str, int | None] | None = None
+        """(session id, message id) that `open_session` asked to show."""
+        self._import_job: JobInfo | None = None
+
+        self.model = SessionTableModel()
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterRole(FILTER_ROLE)
+        self.proxy.setFilterKeyColumn(0)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter by project, agent, title or id")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._apply_filter)
+        self.count_label = QLabel(self)
+        set_muted(self.count_label)
+        self.import_button = QPushButton("Import…", self)
+        self.import_button.setToolTip("Import Claude Code transcripts from a folder")
+        self.import_button.clicked.connect(self.choose_import_folder)
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.clicked.connect(lambda: self._runner.spawn(self.refresh()))
+        self.bar = QWidget(self)
+        bar = QHBoxLayout(self.bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(self.count_label)
+        bar.addSpacing(12)
+        bar.addWidget(self.refresh_button)
+        bar.addWidget(self.import_button)
+
+        self.progress = JobProgress(self)
+        self.progress.cancel_requested.connect(self._cancel_job)
+        pump.job.connect(self._on_job_event)
+        pump.other.connect(self._on_event)
+
+        self.table = QTableView(self)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+
+        self.details = QTextBrowser(self)
+        self.details.setOpenLinks(False)
+        self.details.anchorClicked.connect(self._on_anchor)
+        self._details_hint()
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setChildrenCollapsible(False)
+
+        self.empty = EmptyState(
+            "No sessions yet",
+            f"Import from {home_relative(CLAUDE_PROJECTS)} — Claude Code keeps one "
+            "transcript per session there. Tierkeeper copies them into its database, "
+            "where they can be searched and backed up; the originals stay untouched.",
+            action="Import…",
+            parent=self,
+        )
+        assert self.empty.button is not None
+        self.empty.button.clicked.connect(self.choose_import_folder)
+        self.loading = EmptyState("Loading sessions…", "", parent=self)
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.loading)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.splitter)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.stack, 1)
+
+    # list -------------------------------------------------------------------
+    async def refresh(self) -> None:
+        """Reload the list. A call made while one runs waits for a fresh run, so whoever
+        awaits this sees data at least as new as the moment they asked."""
+        task = self._refresh_task
+        if task is not None and not task.done():
+            self._refresh_again = True
+            await task
+            return
+        self._refresh_task = asyncio.get_event_loop().create_task(self._refresh_loop())
+        await self._refresh_task
+
+    async def _refresh_loop(self) -> None:
+        self.refresh_button.setEnabled(False)
+        try:
+            while True:
+                self._refresh_again = False
+                sessions = await self._client.list_sessions()
+                self._show_sessions(sessions)
+                if not self._refresh_again:
+                    break
+        finally:
+            self.refresh_button.setEnabled(True)
+
+    def _show_sessions(self, sessions: list[SessionSummary]) -> None:
+        selected = self.current_session_id()
+        self.model.set_sessions(sessions)
+        if not self._loaded_once and sessions:
+            self.table.resizeColumnsToContents()
+            for col in (1, 2):  # long project paths should not squeeze the title away
+                self.table.setColumnWidth(col, min(self.table.columnWidth(col), 260))
+        first_fill = not self._loaded_once and bool(sessions)
+        self._loaded_once = self._loaded_once or bool(sessions)
+        self.stack.setCurrentWidget(self.splitter if sessions else self.empty)
+        self.bar.setVisible(bool(sessions))  # the empty state has its own Import button
+        self._update_count()
+        if selected and not self._select(selected):
+            self._detail = None
+            self._details_hint()
+        elif first_fill and selected is None and self._focus is None:
+            self._select(self.first_session_id() or "")  # something to read at once
+        self.sessions_changed.emit(sessions)
+
+    def _apply_filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        self._update_count()
+
+    def _update_count(self) -> None:
+        total = self.model.rowCount()
+        shown = self.proxy.rowCount()
+        self.count_label.setText(
+            plural(total, "session") if shown == total else f"{shown} of {plural(total, 'session')}"
+        )
+
+    def row_count(self) -> int:
+        """Rows the table shows (after the filter)."""
+        return self.proxy.rowCount()
+
+    def first_session_id(self) -> str | None:
+        """The id in the table's top row, as sorted and filtered now."""
+        index = self.proxy.index(0, 0)
+        return str(index.data(ID_ROLE)) if index.isValid() else None
+
+    def showing_empty_state(self) -> bool:
+        return self.stack.currentWidget() is self.empty
+
+    def current_session_id(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return str(rows[0].data(ID_ROLE)) if rows else None
+
+    def _select(self, session_id: str) -> bool:
+        row = self.model.row_of(session_id)
+        if row < 0:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            return False
+        self.table.selectionModel().select(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        self.table.setCurrentIndex(index)
+        self.table.scrollTo(index)
+        return True
+
+    # details ----------------------------------------------------------------
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        session_id = self.current_session_id()
+        if session_id is None:
+            return
+        if self._detail is not None and self._detail.session.id == session_id:
+            self._render(scroll_to=self._focus_message())
+            return
+        self._detail_generation += 1
+        self._detail_task = self._runner.spawn(
+            self._load_details(session_id, self._detail_generation)
+        )
+
+    async def _load_details(self, session_id: str, generation: int) -> None:
+        self.details.setHtml("<p>Loading…</p>")
+        detail = await self._client.session(session_id)
+        if generation != self._detail_generation:
+            return  # the selection moved on while we waited
+        self._detail = detail
+        self._expanded.clear()
+        self._render(scroll_to=self._focus_message())
+
+    def _focus_message(self) -> int | None:
+        if self._focus and self._detail and self._focus[0] == self._detail.session.id:
+            return self._focus[1]
+        return None
+
+    def _render(self, *, scroll_to: int | None = None, keep_scroll: bool = False) -> None:
+        if self._detail is None:
+            return
+        bar = self.details.verticalScrollBar()
+        position = bar.value()
+        colors = Colors.from_palette(self.details.palette())
+        self.details.setHtml(
+            render_conversation(self._detail, self._expanded, colors, self._focus_message())
+        )
+        if scroll_to is not None:
+            self.details.scrollToAnchor(message_anchor(scroll_to))
+        elif keep_scroll:
+            bar.setValue(position)
+
+    def _on_anchor(self, url: QUrl) -> None:
+        target = url.toString()
+        if target.startswith(TOGGLE):
+            message_id = int(target.removeprefix(TOGGLE))
+            self._expanded ^= {message_id}
+            self._render(keep_scroll=True)
+
+    def _details_hint(self) -> None:
+        self.details.setHtml("<p style='color:gray'>Select a session to read its conversation.</p>")
+
+    def details_html(self) -> str:
+        return self.details.toHtml()
+
+    async def open_session(self, session_id: str, message_id: int | None = None) -> None:
+        """Select `session_id` and show its conversation scrolled to `message_id`."""
+        self._focus = (session_id, message_id)
+        if self.model.row_of(session_id) < 0:
+            await self.refresh()
+        if self.model.row_of(session_id) >= 0 and not self._select(session_id):
+            self.filter_edit.clear()  # the filter hid it
+            self._select(session_id)
+        if self._detail is not None and self._detail.session.id == session_id:
+            self._render(scroll_to=message_id)  # already shown: the selection did not change
+        task = self._detail_task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
+    # import -----------------------------------------------------------------
+    def choose_import_folder(self) -> None:
+        start = CLAUDE_PROJECTS if CLAUDE_PROJECTS.is_dir() else Path.home()
+        dialog = QFileDialog(self, "Import sessions from a folder", str(start))
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.fileSelected.connect(
+            lambda path: self._runner.spawn(self.import_paths([path]), busy=self.import_button)
+        )
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()  # not exec(): a nested event loop would stall the asyncio tasks
+
+    async def import_paths(self, paths: list[str]) -> JobInfo:
+        """Start an import job, show its progress, and refresh when it ends."""
+        self.import_button.setEnabled(False)
+        if self.empty.button is not None:
+            self.empty.button.setEnabled(False)
+        try:
+            job = await self._client.start_import(paths)
+            self._import_job = job
+            self.progress.watch(job)
+            final = await self._client.wait_job(job.id)
+        finally:
+            self._import_job = None
+            self.progress.finish()
+            self.import_button.setEnabled(True)
+            if self.empty.button is not None:
+                self.empty.button.setEnabled(True)
+        await self.refresh()
+        self.import_finished.emit(final)
+        if final.state == JobState.FAILED:
+            raise TierkeeperError(
+                f"The import failed: {final.error or 'no reason given'}",
+                hint="check the folder and try again",
+            )
+        return final
+
+    def _cancel_job(self, job_id: int) -> None:
+        self._runner.spawn(self._client.cancel_job(job_id))
+
+    def _on_job_event(self, _topic: str, job: JobInfo) -> None:
+        self.progress.update_job(job)
+
+    def _on_event(self, event: Event) -> None:
+        if event.topic == "sessions.changed":
+            self._runner.spawn(self.refresh())  # also catches imports started elsewhere

@@ -1,0 +1,134 @@
+"""The command line as scripts use it: JSON on stdout, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support import CLAUDE_FIXTURES, REPO, fixture_stats
+
+
+def tk(*args: str, ws: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
+        cwd=REPO, capture_output=True, input=stdin, timeout=120,
+    )  # fmt: skip
+
+
+def ok_json(proc: subprocess.CompletedProcess[bytes]) -> Any:
+    assert proc.returncode == 0, proc.stderr.decode()
+    return orjson.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("cli") / "ws"
+    ok_json(tk("init", "--json", ws=ws))
+    out = ok_json(tk("import", str(CLAUDE_FIXTURES), "--json", ws=ws))
+    assert out["job"]["state"] == "done"
+    return ws
+
+
+def test_import_report_counts_match_the_fixtures(imported: Path) -> None:
+    stats = fixture_stats()
+    rows = ok_json(tk("sessions", "--json", ws=imported))
+    assert sum(r["message_count"] for r in rows) >= sum(int(s["lines"]) for s in stats.values())
+    again = ok_json(tk("import", str(CLAUDE_FIXTURES), "--json", ws=imported))
+    assert again["report"]["lines_read"] == 0
+    assert again["report"]["files_skipped"] == again["report"]["files_seen"]
+
+
+def test_export_original_to_stdout_is_byte_identical(imported: Path) -> None:
+    src = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
+    proc = tk("export", "edge_cases", "--original", ws=imported)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert hashlib.sha256(proc.stdout).digest() == hashlib.sha256(src.read_bytes()).digest()
+
+
+def test_search_json_and_show(imported: Path) -> None:
+    hits = ok_json(tk("search", "decorators", "--limit", "5", "--json", ws=imported))
+    assert 0 < len(hits) <= 5
+    detail = ok_json(tk("show", hits[0]["session_id"], "--messages", "--json", ws=imported))
+    assert any(m["id"] == hits[0]["message_id"] for m in detail["messages"])
+
+
+def test_stats_by_model_sums_deduplicated_usage(imported: Path) -> None:
+    rows = ok_json(tk("stats", "--by", "model", "--json", ws=imported))
+    assert sum(r["responses"] for r in rows) == 409  # unique (message id, request id) pairs
+    assert all(r["cost_usd"] >= 0 for r in rows)
+    priced = [r for r in rows if r["unpriced_responses"] == 0 and r["output_tokens"]]
+    assert priced and all(r["cost_usd"] > 0 for r in priced)
+    tools = ok_json(tk("stats", "--by", "tool", "--json", ws=imported))
+    assert tools and all(t["calls"] > 0 for t in tools)
+
+
+def test_phase_and_session_lifecycle(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ok_json(tk("phase", "new", "auth-rewrite", "--json", ws=ws))
+    sid = ok_json(tk("session", "start", "--json", ws=ws))["session"]
+    assert (ws / "logs" / f"session_{sid}.jsonl").exists()
+    end = ok_json(tk("session", "end", sid, "--summary", "Did the thing", "--open-item",
+                     "write docs", "--json", ws=ws))  # fmt: skip
+    note = Path(end["handoff"]).read_text()
+    assert "Did the thing" in note and "- [ ] write docs" in note
+    sessions = ok_json(tk("sessions", "--phase", "auth-rewrite", "--json", ws=ws))
+    assert [s["id"] for s in sessions] == [sid]
+    assert sessions[0]["ended_at"]
+    phases = ok_json(tk("phase", "list", "--json", ws=ws))
+    assert phases[0]["name"] == "auth-rewrite" and phases[0]["current"]
+    ok_json(tk("phase", "close", "--json", ws=ws))
+    phases = ok_json(tk("phase", "list", "--json", ws=ws))
+    assert phases[0]["status"] == "closed" and not phases[0]["current"]
+    assert not (ws / "current_phase.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("import", "/nonexistent/path"), 2, "does not exist"),
+        (("show", "no-such-session"), 2, "No session"),
+        (("stats", "--by", "colour"), 2, "Cannot group by"),
+        (("phase", "new", "../evil"), 2, "not a usable phase name"),
+        (("search", "   "), 2, "The search is empty"),
+    ],
+)
+def test_errors_are_one_clear_line_with_the_documented_exit_code(
+    tmp_path: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
+    ws = tmp_path / "ws"
+    tk("init", ws=ws)
+    proc = tk(*args, ws=ws)
+    err = proc.stderr.decode()
+    assert proc.returncode == code, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_second_writer_is_told_who_holds_the_workspace(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    tk("init", ws=ws)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import asyncio,sys\nfrom core.service import Service\n"
+         "async def m():\n    s = await Service.start(sys.argv[1])\n    print('up', flush=True)\n"
+         "    await asyncio.sleep(60)\nasyncio.run(m())", str(ws)],
+        cwd=REPO, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"up"
+        proc = tk("phase", "new", "x", ws=ws)
+        assert proc.returncode == 1
+        assert f"in use by process {holder.pid}" in proc.stderr.decode()
+        # reading still works while another process owns the workspace
+        assert tk("sessions", "--json", ws=ws).returncode == 0
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()

@@ -1,0 +1,84 @@
+"""Full-text search over the real transcripts."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from core.errors import BadInputError
+from core.local.search import to_fts_query
+from core.models import SearchQuery
+from core.service import Service
+from tests.support import CLAUDE_FIXTURES
+
+
+@pytest.fixture
+async def loaded(service: Service) -> Service:
+    await service.import_now([str(CLAUDE_FIXTURES)])
+    return service
+
+
+async def test_finds_the_word_with_highlighted_snippets(loaded: Service) -> None:
+    hits = await loaded.search(SearchQuery(text="decorators", limit=50))
+    assert hits
+    assert all("[" in h.snippet and "]" in h.snippet for h in hits)
+    assert any(h.session_id == "representative_messages" for h in hits)
+    # ranks ascend (bm25: lower is better)
+    assert [h.rank for h in hits] == sorted(h.rank for h in hits)
+
+
+async def test_prefix_search_finds_exactly_the_messages_with_the_term(loaded: Service) -> None:
+    hits = await loaded.search(SearchQuery(text="decorator*", limit=1000))
+    ids = {h.message_id for h in hits}
+    # independent of FTS: a regex over the same extracted text, a word starting "decorator"
+    # (not preceded by a letter or digit; "_" separates words, as in the index)
+    word_start = re.compile(r"(?<![^\W_])decorator", re.IGNORECASE)
+    rows = await loaded.db.fetchall("SELECT id, text, tools FROM messages")
+    expected = {r[0] for r in rows if word_start.search(f"{r[1] or ''} {r[2] or ''}")}
+    assert expected and ids == expected
+
+
+async def test_filters(loaded: Service) -> None:
+    base = await loaded.search(SearchQuery(text="decorators", limit=100))
+    users = await loaded.search(SearchQuery(text="decorators", role="user", limit=100))
+    assert users and len(users) < len(base)
+    assert all(h.role == "user" for h in users)
+    one = await loaded.search(
+        SearchQuery(text="decorators", session="representative_messages", limit=100)
+    )
+    assert one and all(h.session_id == "representative_messages" for h in one)
+    later = await loaded.search(SearchQuery(text="decorators", since="2099-01-01", limit=100))
+    assert later == []
+    before = await loaded.search(SearchQuery(text="decorators", until="2099-01-01", limit=100))
+    assert len(before) == len(base)
+
+
+async def test_tool_filter_finds_messages_with_that_tool(loaded: Service) -> None:
+    name = await loaded.db.scalar(
+        "SELECT name FROM tool_calls WHERE name != '' GROUP BY name ORDER BY count(*) DESC"
+    )
+    hits = await loaded.search(SearchQuery(text=name, tool=name, limit=20))
+    assert hits
+    for h in hits:
+        n = await loaded.db.scalar(
+            "SELECT count(*) FROM tool_calls WHERE message_id = ? AND name = ?",
+            (h.message_id, name),
+        )
+        assert n == 1
+
+
+@pytest.mark.parametrize("text", ["foo-bar", '"unbalanced', "AND", "a:b", "(x", "*", "NEAR("])
+async def test_odd_queries_never_raise_syntax_errors(loaded: Service, text: str) -> None:
+    q = to_fts_query(text)
+    if not q:
+        with pytest.raises(BadInputError):
+            await loaded.search(SearchQuery(text=text))
+    else:
+        await loaded.search(SearchQuery(text=text))
+
+
+def test_query_translation_keeps_phrases_and_prefixes() -> None:
+    assert to_fts_query('"exact phrase" pre* plain') == '"exact phrase" "pre"* "plain"'
+    assert json.dumps(to_fts_query('say "hi')) == json.dumps('"say" "hi"')
