@@ -76,13 +76,19 @@ class SearchQuery(BaseModel):
     until: str | None = Field(None, description="ISO date or datetime, exclusive")
 
 
+HIT_START = "\x02"
+HIT_END = "\x03"
+"""Marks around each match in a search snippet: control characters never found in
+transcript text, unlike brackets, so a client can highlight without guessing."""
+
+
 class SearchHit(BaseModel):
     message_id: int
     session_id: str
     project: str | None
     role: str | None
     ts: str | None
-    snippet: str = Field(description="text with matches wrapped in [ and ]")
+    snippet: str = Field(description="text with each match between HIT_START and HIT_END")
     rank: float
 
 

@@ -36,6 +36,7 @@ import re
 
 TYPE_CHECKING = False  # the hook imports this module on every tool call: no `typing` at run time
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 __all__ = [
@@ -119,7 +120,7 @@ _PEM_REST = re.compile(
     r"(?:[A-Za-z0-9+/=:,.\s-]|\\+[nrt])*?-----END[ A-Z0-9]*PRIVATE KEY-----"
     r"|(?:[A-Za-z0-9+/=:,.\s-]|\\+[nrt])*"
 )
-_USERINFO = re.compile(r"[^\s:/?#@\"'\\]*:(?P<pw>[^\s/?#@\"'\\]+)")
+_USERINFO = re.compile(r"[^\s:/?#@\[\]\"'\\]*:(?P<pw>[^\s/?#@\[\]\"'\\]+)")
 _ASSIGN = re.compile(
     r"(?P<name>[\w.-]+)(?P<nq>\\?[\"'])?(?P<sp1>[ \t]*)(?P<sep>:=|=>|[:=])?(?P<sp2>[ \t]*)"
 )
@@ -129,6 +130,7 @@ _VALUE = re.compile(
     r"|\\\"(?P<v3>(?:\\[^\"]|[^\"\\\n])*)\\\""
     r"|(?P<bare>(?:(?:Bearer|Basic|Token|Bot|Digest)[ \t]+)?[^\s\"'\\]+)"
 )
+_JSON_PUNCTUATION = frozenset(":,{}[]")
 _SCHEME_VALUE = re.compile(r"(?:Bearer|Basic|Token|Bot|Digest)[ \t]+\S+\Z")
 _QUERY_VALUE = re.compile(r"[^\s\"'\\&#]+")
 _AWS_SECRET_VALUE = re.compile(r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
@@ -252,8 +254,8 @@ def _is_line_start(text: str, pos: int) -> bool:
     return _LINE_LEAD.search(text, max(0, pos - 40), pos) is not None
 
 
-def _name_cut(text: str, m: re.Match[str]) -> _Cut | None:
-    lo = max(0, m.start() - 128)
+def _name_cut(text: str, m: re.Match[str], floor: int) -> _Cut | None:
+    lo = max(floor, m.start() - 128)  # never reach back into what was already cut
     start = m.start()
     while start > lo and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
         if text[start - 1] in "nrt" and start >= 2 and text[start - 2] == "\\":
@@ -273,6 +275,8 @@ def _name_cut(text: str, m: re.Match[str]) -> _Cut | None:
         return None
     for g in ("v1", "v2", "v3"):
         if v[g] is not None:
+            if g == "v1" and v[g][:1] in _JSON_PUNCTUATION:
+                return None  # raw JSON: that `"` closed the string the name was in
             if not _plausible_value(name, v[g]):
                 return None
             return (v.start(g), v.end(g), _value_kind(v[g], kind))
@@ -300,13 +304,21 @@ def _name_cut(text: str, m: re.Match[str]) -> _Cut | None:
     return (v.start("bare"), v.end("bare"), _value_kind(bare, kind))
 
 
-def _cut(text: str, m: re.Match[str]) -> _Cut | None:
-    group = m.lastgroup
-    if group is None:  # pragma: no cover - every branch names its group
-        return None
-    if group in _NAME_GROUPS:
-        return _name_cut(text, m)
-    return _token_cut(text, m, group)
+def _cuts(text: str) -> Iterator[_Cut]:
+    """The spans to replace, in order and without overlaps."""
+    pos = 0
+    for m in _SCAN.finditer(text):
+        group = m.lastgroup
+        if group is None:  # pragma: no cover - every branch names its group
+            continue
+        cut = _name_cut(text, m, pos) if group in _NAME_GROUPS else _token_cut(text, m, group)
+        if cut is None:
+            continue
+        start, end, kind = cut
+        start = max(start, pos)
+        if end > start:
+            yield start, end, kind
+            pos = end
 
 
 def _value_kind(value: str, default: str) -> str:
@@ -343,7 +355,7 @@ _GATE_FOLDED = (
 # token (not the plural `tokens`), <api|private|access|...>key, cookie, password,
 # passwd, pwd, secret, credential, auth (not `author...`), authorization; reversed
 _REVERSED_WORD = (
-    rb"(?:(?<![^a-z0-9]s)nekot|yek[_.-]?(?:ipa|etavirp|ssecca|noitpyrcne|gningis|retsam)"
+    rb"(?:(?<![^a-z0-9]s)nekot|yek[_.\x80-\xff-]*(?:ipa|etavirp|ssecca|noitpyrcne|gningis|retsam)"
     rb"|eikooc|drowssap|dwssap|dwp|terces|laitnederc|(?<!ro)htua|noitazirohtua)"
 )
 _NOT_WORD_START = rb"[a-cf-gi-kmo-su-xz0-9_.\x80-\xff-]"  # name bytes no reversed word starts with
@@ -369,8 +381,9 @@ def _gate() -> tuple[tuple[re.Pattern[bytes], ...], ...]:
 def might_contain_secret(data: bytes) -> bool:
     """A fast test on UTF-8 bytes (e.g. a JSON document): False means nothing to redact.
 
-    About 5x cheaper than `contains_secret` on large inputs; True only means
-    "look closer" (it ignores the context rules that rule out false positives).
+    About twice as fast as `contains_secret` on large clean inputs; True only
+    means "look closer" (it ignores the context rules that rule out false
+    positives).
     """
     as_is, folded_patterns, reversed_patterns = _gate()
     if any(p.search(data) for p in as_is):
@@ -389,14 +402,7 @@ def redact_text(text: str) -> str:
     """`text` with every secret replaced by `[REDACTED:<kind>]`; clean text comes back as is."""
     out: list[str] = []
     pos = 0
-    for m in _SCAN.finditer(text):
-        cut = _cut(text, m)
-        if cut is None:
-            continue
-        start, end, kind = cut
-        start = max(start, pos)
-        if end <= start:
-            continue
+    for start, end, kind in _cuts(text):
         out.append(text[pos:start])
         out.append(_REDACTED.format(kind))
         pos = end
@@ -408,7 +414,7 @@ def redact_text(text: str) -> str:
 
 def contains_secret(text: str) -> bool:
     """Whether `redact_text` would change `text`."""
-    return any(_cut(text, m) is not None for m in _SCAN.finditer(text))
+    return next(_cuts(text), None) is not None
 
 
 def redact_obj(obj: Any) -> Any:

@@ -80,22 +80,25 @@ class Service:
             await asyncio.to_thread(ws.init)
         else:
             ws.require()
+        config = ws.config()  # a broken config fails here, before anything is held
         lock = None if readonly else ws.lock()
         if lock is not None:
             lock.acquire()
+        db: Database | None = None
         try:
             db = await Database.open(ws.db_path, migrate=not readonly)
+            bus = EventBus()
+            jobs = JobRunner(db, bus, concurrency=config.job_concurrency)
+            service = cls(ws, db, bus, jobs, lock)
+            jobs.register("import", service._import_job)
+            if run_jobs and not readonly:
+                await jobs.start()
         except BaseException:
+            if db is not None:
+                await db.close()
             if lock is not None:
                 lock.release()
             raise
-        bus = EventBus()
-        config = ws.config()
-        jobs = JobRunner(db, bus, concurrency=config.job_concurrency)
-        service = cls(ws, db, bus, jobs, lock)
-        jobs.register("import", service._import_job)
-        if run_jobs and not readonly:
-            await jobs.start()
         return service
 
     async def stop(self) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtGui import QPalette
 
 from core.models import MessageView, SessionDetail
-from gui.format import human_size, human_time, plural, shorten
+from gui.format import home_relative, human_size, human_time, plural, shorten
 from gui.palette import mix, muted
 
 TEXT_LIMIT = 3000
@@ -75,7 +76,7 @@ def _header(detail: SessionDetail, c: Colors) -> str:
     ]
     line = " · ".join(_esc(f) for f in facts if f)
     files = "".join(
-        f"<div style='color:{c.muted}'>{_esc(src.role)}: {_esc(src.path)} "
+        f"<div style='color:{c.muted}'>{_esc(src.role)}: {_esc(home_relative(Path(src.path)))} "
         f"({_esc(src.format)}, {human_size(src.size)}"
         + (f", {plural(src.bad_lines, 'unreadable line')}" if src.bad_lines else "")
         + ")</div>"

@@ -30,7 +30,7 @@ from gui.empty_state import EmptyState
 from gui.format import DASH, human_time, plural, shorten
 from gui.palette import muted, set_muted
 from gui.rich_delegate import HTML_ROLE, RichTextDelegate
-from gui.snippet import query_words, snippet_html
+from gui.snippet import snippet_html
 from gui.tasks import TaskRunner
 
 DEBOUNCE_MS = 200
@@ -143,10 +143,9 @@ class SearchPage(QWidget):
 
     def _show_hits(self, text: str, hits: list[SearchHit]) -> None:
         self.results.clear()
-        words = query_words(text)
         muted_color = muted(self.results.palette(), on_base=True).name()
         for hit in hits:
-            snippet = snippet_html(hit.snippet, words)
+            snippet = snippet_html(hit.snippet)
             title = html.escape(
                 shorten(self._titles.get(hit.session_id, hit.session_id), 90), quote=False
             )

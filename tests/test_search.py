@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import BadInputError
 from core.local.search import to_fts_query
-from core.models import SearchQuery
+from core.models import HIT_END, HIT_START, SearchQuery
 from core.service import Service
 from tests.support import CLAUDE_FIXTURES
 
@@ -23,7 +23,10 @@ async def loaded(service: Service) -> Service:
 async def test_finds_the_word_with_highlighted_snippets(loaded: Service) -> None:
     hits = await loaded.search(SearchQuery(text="decorators", limit=50))
     assert hits
-    assert all("[" in h.snippet and "]" in h.snippet for h in hits)
+    assert all(HIT_START in h.snippet and HIT_END in h.snippet for h in hits)
+    for h in hits:
+        marked = h.snippet.split(HIT_START)[1].split(HIT_END)[0]
+        assert marked.lower().startswith("decorator")
     assert any(h.session_id == "representative_messages" for h in hits)
     # ranks ascend (bm25: lower is better)
     assert [h.rank for h in hits] == sorted(h.rank for h in hits)

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from core import __version__
-from core.cli.output import emit_json, err, human_bytes, short_ts, table
+from core.cli.output import emit_json, err, human_bytes, out, short_ts, table
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
 from core.errors import BadInputError, ExitCode
-from core.models import JobState, SearchQuery
+from core.models import HIT_END, HIT_START, JobState, SearchQuery
 from core.service import Service
 from core.workspace import Workspace
 
@@ -301,8 +302,10 @@ def search(
             emit_json(hits)
             return
         for h in hits:
-            snippet = h.snippet.replace("\n", " ")
-            print(f"{h.session_id}  {short_ts(h.ts)}  {h.role or ''}\n    {snippet}")
+            snippet = escape(" ".join(h.snippet.split()))
+            snippet = snippet.replace(HIT_START, "[bold yellow]").replace(HIT_END, "[/]")
+            out.print(f"{h.session_id}  {short_ts(h.ts)}  {h.role or ''}", highlight=False)
+            out.print(f"    {snippet}", highlight=False)
         err.print(f"{len(hits)} results")
 
     run_async(go)

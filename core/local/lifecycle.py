@@ -18,6 +18,7 @@ import orjson
 
 from core.errors import BadInputError, NotFoundError
 from core.local.db.database import Database
+from core.redact import redact_text
 from core.workspace import Workspace
 
 _PHASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -185,7 +186,9 @@ async def session_end(
     finally:
         log.close()
     stats = await _session_stats(db, ws, sid)
-    note = render_handoff(sid, row[1] if row else None, ended, stats, summary, open_items or [])
+    note = redact_text(
+        render_handoff(sid, row[1] if row else None, ended, stats, summary, open_items or [])
+    )
     path = ws.handoff_path(sid)
     write_atomic(path, note.encode("utf-8"))
     await db.execute("UPDATE sessions SET ended_at = ?, updated_at = ? WHERE id = ?",

@@ -11,7 +11,7 @@ import re
 
 from core.errors import BadInputError
 from core.local.db.database import Database
-from core.models import SearchHit, SearchQuery
+from core.models import HIT_END, HIT_START, SearchHit, SearchQuery
 
 _WORD = re.compile(r'"[^"]+"|\S+')
 SNIPPET_TOKENS = 24
@@ -65,7 +65,7 @@ async def search(db: Database, query: SearchQuery) -> list[SearchHit]:
         params.append(query.tool)
     sql = f"""
         SELECT m.id, m.session_id, s.project, m.role, m.ts, bm25(messages_fts) AS rank,
-               snippet(messages_fts, -1, '[', ']', '…', {SNIPPET_TOKENS}) AS snip
+               snippet(messages_fts, -1, char(2), char(3), '…', {SNIPPET_TOKENS}) AS snip
         FROM messages_fts
         JOIN messages m ON m.id = messages_fts.rowid
         LEFT JOIN sessions s ON s.id = m.session_id
@@ -82,7 +82,7 @@ async def search(db: Database, query: SearchQuery) -> list[SearchHit]:
             role=r[3],
             ts=r[4],
             rank=float(r[5]),
-            snippet=r[6] or "",
+            snippet=(r[6] or "").replace(HIT_START + HIT_END, ""),
         )
         for r in rows
     ]

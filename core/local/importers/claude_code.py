@@ -22,7 +22,6 @@ from core.local.importers.records import (
     ToolUse,
     Usage,
 )
-from core.redact import contains_secret, redact_text
 
 NAME = "claude-code"
 SUBAGENT_SEP = "--"
@@ -137,9 +136,6 @@ class ClaudeCodeFormat:
         except orjson.JSONDecodeError as exc:
             msg.parse_error = _describe_decode_error(body, exc)
             return msg
-        if contains_secret(raw.decode("utf-8", "replace")):
-            msg.raw = redact_text(raw.decode("utf-8")).encode("utf-8")
-            msg.redacted = True
         if not isinstance(obj, dict):
             msg.type = type(obj).__name__
             return msg
@@ -195,8 +191,8 @@ def _fill_from_object(msg: ParsedMessage, obj: dict[str, Any], session: SessionM
         first = texts[0].strip()
         if first and not first.startswith("<"):
             session.title = first.splitlines()[0][:200]
-    msg.text = redact_text(_clip("\n".join(t for t in texts if t), MAX_TEXT)) if texts else None
-    msg.tools = redact_text(_clip("\n".join(tools))) if tools else None
+    msg.text = _clip("\n".join(t for t in texts if t), MAX_TEXT) if texts else None
+    msg.tools = _clip("\n".join(tools)) if tools else None
 
 
 def _read_content(content: Any, msg: ParsedMessage, texts: list[str], tools: list[str]) -> None:

@@ -31,6 +31,7 @@ from core.local.importers.store import (
     refresh_message_count,
 )
 from core.models import ImportReport
+from core.redact import contains_secret, might_contain_secret, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class ImportEngine:
         self._on_progress = on_progress
         self._check_cancel = check_cancel
         self._writer = RecordWriter()
-        self._done = 0
+        self._base = 0
+        self._file_done = 0
         self._total = 0
 
     # planning ---------------------------------------------------------------
@@ -120,13 +122,16 @@ class ImportEngine:
         report = ImportReport(errors=list(warnings))
         sizes = await asyncio.to_thread(_sizes, [src.path for _, src in work])
         self._total = sum(sizes)
-        self._done = 0
+        self._base = 0
         sessions: set[str] = set()
         for (fmt, src), size in zip(work, sizes, strict=True):
             if self._check_cancel:
                 self._check_cancel()
+            self._file_done = 0
             outcome = await self.import_file(fmt, src)
-            self._advance(size - outcome.bytes)
+            self._base += size
+            self._file_done = 0
+            self._advance(0)
             report.files_seen += 1
             report.lines_read += outcome.lines
             report.rows_stored += outcome.rows
@@ -145,9 +150,10 @@ class ImportEngine:
         return report
 
     def _advance(self, nbytes: int) -> None:
-        self._done += max(nbytes, 0)
+        """Progress = whole files finished + bytes read of the current one."""
+        self._file_done += max(nbytes, 0)
         if self._on_progress:
-            self._on_progress(self._done, self._total)
+            self._on_progress(min(self._base + self._file_done, self._total), self._total)
 
     async def import_file(self, fmt: Format, src: SourceFile) -> FileOutcome:
         try:
@@ -293,7 +299,7 @@ class ImportEngine:
         partial_at: int | None = None
         for i, line in enumerate(lines):
             hasher.update(line.raw)
-            rec = fmt.parse_line(src, seq + i, line.offset, line.raw)
+            rec = redact_record(fmt.parse_line(src, seq + i, line.offset, line.raw))
             rec.byte_offset = line.offset
             rec.source_len = len(line.raw)
             if line.partial:
@@ -329,10 +335,9 @@ class ImportEngine:
             )
             return FileOutcome(src.path, "skipped", bytes=len(data))
         source_id = await self._ensure_source(src)
-        records = await asyncio.to_thread(fmt.parse_document, src, data)
-        for i, rec in enumerate(records):
-            rec.seq = i
-        packed = await asyncio.to_thread(self._writer.compress, data)
+        records = await asyncio.to_thread(_parse_document, fmt, src, data)
+        kept = await asyncio.to_thread(redact_bytes, data)
+        packed = await asyncio.to_thread(self._writer.compress, kept)
         bad = sum(1 for r in records if r.parse_error)
         async with self.db.transaction() as tx:
             await forget_rows(tx, source_id, 0)
@@ -366,6 +371,39 @@ class ImportEngine:
                 f"Import check failed for {path}: read {row[0]} records but {row[1]} are stored",
                 hint="re-run the import; if it persists, report it with `--debug` output",
             )
+
+
+def _parse_document(fmt: Format, src: SourceFile, data: bytes) -> list[ParsedMessage]:
+    records = fmt.parse_document(src, data)
+    for i, rec in enumerate(records):
+        rec.seq = i
+        redact_record(rec)
+    return records
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """Secrets cut from raw bytes; bytes that are not UTF-8 pass through unchanged."""
+    if not might_contain_secret(data):
+        return data
+    text = data.decode("utf-8", "surrogateescape")
+    if not contains_secret(text):
+        return data
+    return redact_text(text).encode("utf-8", "surrogateescape")
+
+
+def redact_record(rec: ParsedMessage) -> ParsedMessage:
+    """Secrets never reach the DB: raw bytes, search text and tool text alike.
+
+    A redacted raw line is marked, so export can say why it differs from the source.
+    """
+    raw = redact_bytes(rec.raw)
+    if raw is not rec.raw:
+        rec.raw, rec.redacted = raw, True
+    if rec.text and contains_secret(rec.text):
+        rec.text = redact_text(rec.text)
+    if rec.tools and contains_secret(rec.tools):
+        rec.tools = redact_text(rec.tools)
+    return rec
 
 
 def _sizes(paths: Sequence[str]) -> list[int]:

@@ -14,7 +14,6 @@ import orjson
 
 from core.errors import NotFoundError
 from core.local.importers.records import EventRow, ParsedMessage, SessionMeta, SourceFile
-from core.redact import redact_text
 
 NAME = "tierkeeper"
 _LOG = re.compile(r"^session_(?P<id>.+)\.jsonl$")
@@ -72,7 +71,7 @@ class TierkeeperFormat:
         msg = ParsedMessage(seq=0, raw=data, type=src.role, role="document")
         if src.role == "handoff":
             try:
-                msg.text = redact_text(data.decode("utf-8")[:MAX_TEXT])
+                msg.text = data.decode("utf-8")[:MAX_TEXT]
             except UnicodeDecodeError as exc:
                 msg.parse_error = f"invalid UTF-8 at byte {exc.start}"
         return [msg]

@@ -1,0 +1,221 @@
+"""Session state snapshots: atomic numbered files, redaction, damage, hostile session ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import zstandard
+
+from core.errors import BadInputError, NotFoundError
+from core.local.snapshots import SnapshotStore
+from core.redact import redact_obj
+
+SID = "20260131_091502"
+
+
+def _fake_key() -> str:
+    return "".join(["sk-", "proj-", "Zq8Yx7Wv6Ut5Sr4Qp3On2Ml1Kj0Ih", "_9Gf8Ed7Cb6"])
+
+
+def _big_state(n: int = 3000) -> dict[str, Any]:
+    """A transcript-like state of a few MB (big enough for the threaded path)."""
+    return {
+        "todo": [f"step {i}: verify the manifest and retry the upload" for i in range(n)],
+        "messages": [
+            {
+                "role": "assistant" if i % 2 else "user",
+                "text": f"message {i} " + "token cost latency checksum " * 40,
+                "usage": {"input_tokens": i, "output_tokens": 2 * i},
+            }
+            for i in range(n)
+        ],
+    }
+
+
+def test_save_then_load_round_trips_with_increasing_numbers(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path / "state")  # created on first save
+    states = [{"step": i, "files": {"a.py": "x" * i}, "ok": True, "ratio": 0.5} for i in range(3)]
+    infos = [store.save(SID, s) for s in states]
+
+    assert [i.number for i in infos] == [1, 2, 3]
+    assert [i.path.name for i in infos] == [
+        f"session_{SID}_snap001.json.zst",
+        f"session_{SID}_snap002.json.zst",
+        f"session_{SID}_snap003.json.zst",
+    ]
+    for info in infos:
+        assert info.path.parent == tmp_path / "state"
+        assert info.size == info.path.stat().st_size
+        assert info.path.read_bytes()[:4] == b"\x28\xb5\x2f\xfd", "a zstd frame"
+    assert store.list(SID) == infos
+    assert store.load(SID) == states[-1]
+    assert store.load(SID, 1) == states[0]
+
+
+def test_list_separates_sessions_and_sorts_by_number(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    for sid in ("b", "a", "b"):
+        store.save(sid, {"sid": sid})
+    assert [(i.session_id, i.number) for i in store.list()] == [("a", 1), ("b", 1), ("b", 2)]
+    assert [i.number for i in store.list("b")] == [1, 2]
+    assert store.list("nobody") == []
+    assert SnapshotStore(tmp_path / "missing").list() == []
+
+
+def test_numbers_grow_past_three_digits(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    (tmp_path / f"session_{SID}_snap999.json.zst").write_bytes(
+        zstandard.ZstdCompressor().compress(orjson.dumps({"n": 999}))
+    )
+    info = store.save(SID, {"n": 1000})
+    assert info.number == 1000
+    assert info.path.name == f"session_{SID}_snap1000.json.zst"
+    assert store.load(SID) == {"n": 1000}
+
+
+def test_secrets_are_redacted_before_they_are_written(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    key = _fake_key()
+    state = {"config": {"api_key": "plain-" + "value-1"}, "log": [f"export OPENAI_API_KEY={key}"]}
+    info = store.save(SID, state)
+    raw = zstandard.ZstdDecompressor().decompress(info.path.read_bytes())
+    assert key.encode() not in raw
+    assert b"plain-value-1" not in raw
+    assert store.load(SID) == {
+        "config": {"api_key": "[REDACTED:secret_value]"},
+        "log": ["export OPENAI_API_KEY=[REDACTED:openai_key]"],
+    }
+
+
+def test_a_large_state_round_trips_exactly_when_clean(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    state = _big_state()
+    assert len(orjson.dumps(state)) > 2 << 20
+    store.save(SID, state)
+    assert store.load(SID) == state
+
+
+def test_a_large_state_with_a_few_secrets_is_redacted_like_redact_obj(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    state = _big_state()
+    key = _fake_key()
+    state["messages"][1234]["text"] += f" OPENAI_API_KEY={key}"
+    state["messages"][2500]["auth"] = {"token": "t0k3n-" + "abc"}
+    state["settings"] = {"password": "pw-" + "xyz", "retries": 3}
+    store.save(SID, state)
+    loaded = store.load(SID)
+    assert loaded == orjson.loads(orjson.dumps(redact_obj(state)))
+    assert loaded["messages"][2500]["auth"] == {"token": "[REDACTED:secret_value]"}
+    assert loaded["messages"][1233] == state["messages"][1233]
+
+
+def test_state_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="JSON"):
+        SnapshotStore(tmp_path).save(SID, {"x": object()})
+    assert SnapshotStore(tmp_path).list() == []
+
+
+def test_a_truncated_snapshot_names_itself_and_the_older_one(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    store.save(SID, {"v": 1})
+    latest = store.save(SID, {"v": 2, "pad": "z" * 5000})
+    data = latest.path.read_bytes()
+    latest.path.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(BadInputError) as err:
+        store.load(SID)
+    text = str(err.value)
+    assert str(latest.path) in text
+    assert "damaged" in text
+    assert "older snapshot 1" in text
+    assert store.load(SID, 1) == {"v": 1}
+
+
+def test_a_flipped_byte_is_caught_by_the_checksum(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    info = store.save(SID, {"v": "a" * 1000, "w": list(range(200))})
+    data = bytearray(info.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    info.path.write_bytes(bytes(data))
+    with pytest.raises(BadInputError, match="damaged") as err:
+        store.load(SID)
+    assert "no older snapshot" in str(err.value)
+
+
+def test_unknown_session_or_number_is_not_found(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    with pytest.raises(NotFoundError):
+        store.load(SID)
+    store.save(SID, {"v": 1})
+    with pytest.raises(NotFoundError, match="no snapshot 7"):
+        store.load(SID, 7)
+
+
+@pytest.mark.parametrize(
+    "bad", ["../escape", "a/b", "..", "a..b", "a\0b", "", ".hidden", "a\\b", "x\ny", "z" * 201]
+)
+def test_session_ids_cannot_leave_the_state_folder(tmp_path: Path, bad: str) -> None:
+    state_dir = tmp_path / "ws" / "state"
+    store = SnapshotStore(state_dir)
+    with pytest.raises(BadInputError):
+        store.save(bad, {"v": 1})
+    with pytest.raises(BadInputError):
+        store.load(bad)
+    with pytest.raises(BadInputError):
+        store.list(bad)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == []
+
+
+def test_leftover_temp_files_are_ignored_and_cleaned_when_their_writer_is_gone(
+    tmp_path: Path,
+) -> None:
+    store = SnapshotStore(tmp_path)
+    store.save(SID, {"v": 1})
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(gone.stdout)
+    crashed = tmp_path / f".tmp-{dead_pid}-0a0b0c-{SID}"
+    crashed.write_bytes(b"half a snapshot")
+    in_flight = tmp_path / f".tmp-{os.getpid()}-0d0e0f-{SID}"  # a save still running here
+    in_flight.write_bytes(b"being written")
+
+    assert [i.number for i in store.list(SID)] == [1]
+    assert store.load(SID) == {"v": 1}
+    store.save(SID, {"v": 2})
+    assert not crashed.exists(), "cleaned on the next save"
+    assert in_flight.exists(), "a live writer's temp file is left alone"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        f"session_{SID}_snap001.json.zst",
+        f"session_{SID}_snap002.json.zst",
+    ]
+
+
+def test_concurrent_saves_never_overwrite_each_other(tmp_path: Path) -> None:
+    stores = [SnapshotStore(tmp_path) for _ in range(4)]  # separate instances, shared folder
+    errors: list[BaseException] = []
+
+    def save_many(store: SnapshotStore, who: int) -> None:
+        try:
+            for i in range(5):
+                store.save(SID, {"who": who, "i": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save_many, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    infos = stores[0].list(SID)
+    assert [i.number for i in infos] == list(range(1, 21))
+    saved = sorted((s["who"], s["i"]) for s in (stores[0].load(SID, i.number) for i in infos))
+    assert saved == [(w, i) for w in range(4) for i in range(5)]
