@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,43 @@ def test_second_writer_is_told_who_holds_the_workspace(tmp_path: Path) -> None:
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_installed_hook_command_records_and_install_round_trips(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("tierkeeper")
+    if not exe.exists():
+        pytest.skip("the console script is not installed in this environment")
+    ws = tmp_path / "ws"
+    payload = orjson.dumps(
+        {
+            "session_id": "abc123",
+            "hook_event_name": "UserPromptSubmit",
+            "prompt": "hello there",
+            "cwd": "/x",
+            "transcript_path": "/t",
+        }
+    )
+    proc = subprocess.run([str(exe), "hook"], input=payload, capture_output=True, timeout=60,
+                          env={**os.environ, "TIERKEEPER_HOME": str(ws)})  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == b""
+    (event,) = [
+        orjson.loads(x) for x in (ws / "logs" / "session_abc123.jsonl").read_bytes().splitlines()
+    ]
+    assert event["type"] == "UserPromptSubmit" and event["payload"]["prompt"] == "hello there"
+
+    settings = tmp_path / "claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{"model": "opus", "hooks": {"Stop": [{"hooks": [{"type": "command", '
+                        '"command": "notify-send done"}]}]}}')  # fmt: skip
+    before = settings.read_bytes()
+    proc = subprocess.run([str(exe), "hook", "install", "--settings", str(settings), "--json"],
+                          capture_output=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = orjson.loads(settings.read_bytes())
+    stop_cmds = [h["command"] for m in data["hooks"]["Stop"] for h in m["hooks"]]
+    assert "notify-send done" in stop_cmds and any(c.endswith("hook") for c in stop_cmds)
+    assert set(data["hooks"]) >= {"PreToolUse", "PostToolUse", "SessionStart", "SessionEnd"}
+    proc = subprocess.run([str(exe), "hook", "uninstall", "--settings", str(settings)],
+                          capture_output=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0
+    assert orjson.loads(settings.read_bytes()) == orjson.loads(before)

@@ -16,7 +16,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.buffer.write(orjson.dumps(_plain(data), option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.buffer.write(
+        orjson.dumps(_plain(data), option=orjson.OPT_INDENT_2, default=str) + b"\n"
+    )
     sys.stdout.flush()
 
 
