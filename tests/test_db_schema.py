@@ -75,3 +75,29 @@ async def test_wal_mode_and_rollback_on_error(tmp_path: Path) -> None:
             raise ZeroDivisionError
     assert await db.scalar("SELECT count(*) FROM phases") == 0
     await db.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("SELECT model, sum(input_tokens), sum(output_tokens), sum(cache_write_tokens),"
+         " sum(cache_read_tokens) FROM usage GROUP BY model", "usage_model"),
+        ("SELECT session_id, model, sum(input_tokens), sum(cache_read_tokens) FROM usage"
+         " GROUP BY session_id, model", "usage_session"),
+        ("SELECT substr(ts, 1, 10), model, sum(input_tokens), sum(cache_read_tokens) FROM usage"
+         " GROUP BY substr(ts, 1, 10), model", "usage_day"),
+        ("SELECT substr(ts, 1, 10), type, count(*) FROM events GROUP BY substr(ts, 1, 10), type",
+         "events_day"),
+        ("SELECT agent, count(*), avg(duration_ms) FROM events GROUP BY agent", "events_agent"),
+        ("SELECT tool, count(*), avg(duration_ms) FROM events GROUP BY tool", "events_tool"),
+        ("SELECT name, count(*), sum(is_error), avg(duration_ms) FROM tool_calls GROUP BY name",
+         "tool_calls_name"),
+    ],
+)  # fmt: skip
+async def test_report_queries_read_only_their_covering_index(
+    tmp_path: Path, query: str, index: str
+) -> None:
+    db = await Database.open(tmp_path / "a.db")
+    plan = " ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + query))
+    await db.close()
+    assert f"COVERING INDEX {index}" in plan

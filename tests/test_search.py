@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import orjson
 import pytest
 
 from core.errors import BadInputError
-from core.local.search import to_fts_query
+from core.local.search import search, to_fts_query
 from core.models import HIT_END, HIT_START, SearchQuery
 from core.service import Service
 from tests.support import CLAUDE_FIXTURES
@@ -85,3 +87,25 @@ async def test_odd_queries_never_raise_syntax_errors(loaded: Service, text: str)
 def test_query_translation_keeps_phrases_and_prefixes() -> None:
     assert to_fts_query('"exact phrase" pre* plain') == '"exact phrase" "pre"* "plain"'
     assert json.dumps(to_fts_query('say "hi')) == json.dumps('"say" "hi"')
+
+
+async def test_a_very_common_term_is_ranked_among_its_newest_matches(
+    service: Service, tmp_path: Path
+) -> None:
+    proj = tmp_path / "p" / "-proj"
+    proj.mkdir(parents=True)
+    lines = []
+    for i in range(60):
+        # older messages repeat the word more often: exhaustive bm25 would prefer them
+        text = ("needle " * (10 if i < 30 else 1)) + f"filler {i}"
+        lines.append(orjson.dumps({"type": "user", "uuid": f"u{i}",
+                                   "message": {"role": "user", "content": text}}))  # fmt: skip
+    (proj / "s.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    await service.import_now([str(proj)])
+    everything = await search(service.db, SearchQuery(text="needle", limit=5), window=1000)
+    newest = await search(service.db, SearchQuery(text="needle", limit=5), window=20)
+    seq = "SELECT seq FROM messages WHERE id = ?"
+    old = [await service.db.scalar(seq, (h.message_id,)) for h in everything]
+    new = [await service.db.scalar(seq, (h.message_id,)) for h in newest]
+    assert len(old) == len(new) == 5
+    assert all(s < 30 for s in old) and all(s >= 40 for s in new)

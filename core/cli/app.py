@@ -120,7 +120,10 @@ def status(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
 # import -----------------------------------------------------------------------
 @app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help="Folders or files of agent history.")],
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Folders or files of agent history (default: the ones detected)."),
+    ] = None,
     fmt: Annotated[
         str, typer.Option("--format", help="auto, claude-code, roo, cline or tierkeeper.")
     ] = "auto",
@@ -130,8 +133,21 @@ def import_(
     """Import agent history incrementally (re-runs read only what changed)."""
 
     async def go() -> None:
+        targets = [str(p) for p in paths or []]
+        if not targets:
+            from core.local.sources import detected_sources
+
+            found = detected_sources()
+            if not found:
+                raise BadInputError(
+                    "No agent history found in the usual places",
+                    hint="name a folder: tierkeeper import ~/path/to/transcripts",
+                )
+            for src in found:
+                err.print(f"importing {src.format} history from {src.path}", highlight=False)
+            targets = [str(src.path) for src in found]
         async with await _service(workspace, write=True) as svc:
-            job = await svc.start_import([str(p) for p in paths], fmt)
+            job = await svc.start_import(targets, fmt)
             info = await follow_job(svc, job.id, quiet=json)
         result = info.result or {}
         if json:

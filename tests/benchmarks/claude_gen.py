@@ -1,6 +1,6 @@
 """Synthetic Claude Code projects (`<project>/<session>.jsonl`) for import benchmarks.
 
-`/work`-style peer data (`shared/bench/gen_sessions.py`) writes Tierkeeper's
+The peer-benchmark generator (`shared/bench/gen_sessions.py`) writes Tierkeeper's
 own layout, not Claude Code transcripts, so this writes the real shape:
 summaries, user prompts, assistant text and `tool_use` blocks with usage and
 request ids, `tool_result` lines carrying numbered file contents, the odd

@@ -116,8 +116,9 @@ CREATE TABLE usage(
 CREATE INDEX usage_model ON usage(model, input_tokens, output_tokens,
   cache_write_tokens, cache_read_tokens);
 CREATE INDEX usage_day ON usage(substr(ts, 1, 10), model, input_tokens, output_tokens,
+  cache_write_tokens, cache_read_tokens, ts);
+CREATE INDEX usage_session ON usage(session_id, model, input_tokens, output_tokens,
   cache_write_tokens, cache_read_tokens);
-CREATE INDEX usage_session ON usage(session_id);
 CREATE INDEX usage_source ON usage(source_id);
 
 CREATE TABLE events(
@@ -138,7 +139,7 @@ CREATE TABLE events(
 CREATE INDEX events_agent ON events(agent, ts, duration_ms);
 CREATE INDEX events_tool ON events(tool, duration_ms);
 CREATE INDEX events_session ON events(session_id, ts);
-CREATE INDEX events_day ON events(substr(ts, 1, 10), type);
+CREATE INDEX events_day ON events(substr(ts, 1, 10), type, ts);
 
 CREATE TABLE phases(
   name       TEXT PRIMARY KEY,
@@ -152,7 +153,8 @@ V2_SEARCH = """
 CREATE VIRTUAL TABLE messages_fts USING fts5(
   text, tools,
   content='messages', content_rowid='id',
-  tokenize='unicode61 remove_diacritics 2'
+  tokenize='unicode61 remove_diacritics 2',
+  prefix='2 3'
 );
 CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
   INSERT INTO messages_fts(rowid, text, tools) VALUES (new.id, new.text, new.tools);
