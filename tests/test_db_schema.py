@@ -39,8 +39,8 @@ async def test_upgrade_from_every_earlier_version(tmp_path: Path, start: int) ->
             "INSERT INTO sources(id, path, format, kind, role) VALUES (1, '/x', 'f', 'lines', 't')"
         )
         await tx.execute(
-            "INSERT INTO messages(session_id, source_id, seq, text, raw_size, raw)"
-            " VALUES ('s1', 1, 0, 'migration survivor', 1, x'00')"
+            "INSERT INTO messages(session_id, source_id, seq, text, raw_size)"
+            " VALUES ('s1', 1, 0, 'migration survivor', 1)"
         )
     await db.close()
 

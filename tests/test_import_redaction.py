@@ -33,7 +33,7 @@ async def test_secret_in_a_transcript_never_reaches_the_db(
 
     con = sqlite3.connect(service.workspace.db_path)
     dctx = zstandard.ZstdDecompressor()
-    raws = [dctx.decompress(r[0]) for r in con.execute("SELECT raw FROM messages ORDER BY seq")]
+    raws = [dctx.decompress(r[0]) for r in con.execute("SELECT data FROM raw_chunks")]
     texts = [r[0] for r in con.execute("SELECT text FROM messages ORDER BY seq")]
     flags = [r[0] for r in con.execute("SELECT redacted FROM messages ORDER BY seq")]
     con.close()

@@ -219,3 +219,23 @@ def test_concurrent_saves_never_overwrite_each_other(tmp_path: Path) -> None:
     assert [i.number for i in infos] == list(range(1, 21))
     saved = sorted((s["who"], s["i"]) for s in (stores[0].load(SID, i.number) for i in infos))
     assert saved == [(w, i) for w in range(4) for i in range(5)]
+
+
+def test_later_saves_still_catch_a_secret_added_to_a_part_seen_clean(tmp_path: Path) -> None:
+    """Remembering clean parts must never let a changed part through unscanned."""
+    store = SnapshotStore(tmp_path / "state")
+    key = "sk-ant-" + "api03-" + "Qx9" * 30
+    code = "\n".join(f"token_{i} = compute_token({i})" for i in range(400))
+    state = {"files": [{"path": f"f{i}.py", "text": code} for i in range(40)], "notes": []}
+    store.save("s1", state)
+    assert store.save("s1", state).number == 2  # identical: served from the clean digests
+    state["files"][7]["text"] += f"\nAPI_KEY={key}\n"
+    state["notes"].append(f"use {key}")
+    info = store.save("s1", state)
+    raw = zstandard.ZstdDecompressor().decompress(info.path.read_bytes())
+    assert key.encode() not in raw
+    loaded = store.load("s1", info.number)
+    assert "[REDACTED" in loaded["files"][7]["text"] and "[REDACTED" in loaded["notes"][0]
+    assert loaded["files"][8] == state["files"][8]
+    again = store.save("s1", state)  # a dirty state saved twice is redacted twice
+    assert key.encode() not in zstandard.ZstdDecompressor().decompress(again.path.read_bytes())

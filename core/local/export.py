@@ -61,20 +61,26 @@ async def export_source(db: Database, source_id: int, out: BinaryIO) -> tuple[in
         data = dctx.decompress(blob[0])
         await asyncio.to_thread(out.write, data)
         return len(data), hashlib.sha256(data).hexdigest(), 0
+    redacted = int(
+        await db.scalar(
+            "SELECT count(*) FROM messages WHERE source_id = ? AND redacted = 1", (source_id,)
+        )
+        or 0
+    )
     last = -1
     while True:
         rows = await db.fetchall(
-            "SELECT seq, raw, redacted FROM messages WHERE source_id = ? AND seq > ?"
-            " ORDER BY seq LIMIT 2000",
+            "SELECT first_seq, last_seq, data FROM raw_chunks WHERE source_id = ? AND first_seq > ?"
+            " ORDER BY first_seq LIMIT 64",
             (source_id, last),
         )
         if not rows:
             break
-        chunk = b"".join(dctx.decompress(r[1]) for r in rows)
-        redacted += sum(1 for r in rows if r[2])
-        hasher.update(chunk)
-        size += len(chunk)
-        await asyncio.to_thread(out.write, chunk)
+        for row in rows:
+            chunk = dctx.decompress(row[2])
+            hasher.update(chunk)
+            size += len(chunk)
+            await asyncio.to_thread(out.write, chunk)
         last = int(rows[-1][0])
     return size, hasher.hexdigest(), redacted
 

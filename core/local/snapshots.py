@@ -18,6 +18,7 @@ redaction changed the document.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import threading
@@ -75,6 +76,7 @@ class SnapshotStore:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self._lock = threading.Lock()  # numbers within this process; link() guards across
+        self._clean = CleanParts()
 
     # writing -----------------------------------------------------------------------
     def save(self, session_id: str, state: Any) -> SnapshotInfo:
@@ -84,7 +86,7 @@ class SnapshotStore:
             data = orjson.dumps(state)
         except orjson.JSONEncodeError as exc:
             raise BadInputError(f"session state cannot be saved as JSON: {exc}") from exc
-        blob = _redacted_and_compressed(data)
+        blob = _redacted_and_compressed(data, self._clean)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._clean_stale_temps()
         tmp = self.state_dir / f"{_TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}-{session_id}"
@@ -201,10 +203,42 @@ def _compressor() -> zstandard.ZstdCompressor:
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
 
 
-def _redacted_and_compressed(data: bytes) -> bytes:
+class CleanParts:
+    """Digests of JSON parts already found free of secrets.
+
+    Successive snapshots of a session are near-duplicates; remembering which
+    parts were clean lets the next save scan only what changed. Bounded: when
+    full it starts over, which costs one slower save.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    @staticmethod
+    def digest(part: bytes) -> bytes:
+        return hashlib.blake2b(part, digest_size=16).digest()
+
+    def __contains__(self, digest: bytes) -> bool:
+        return digest in self._seen
+
+    def add(self, digest: bytes) -> None:
+        if len(self._seen) >= self.LIMIT:
+            self._seen.clear()
+        self._seen.add(digest)
+
+
+def _redacted_and_compressed(data: bytes, clean: CleanParts | None = None) -> bytes:
+    clean = clean if clean is not None else CleanParts()
+    whole = clean.digest(data)
+    if whole in clean:
+        return bytes(_compressor().compress(data))
     if len(data) < _PARALLEL_FROM:
         if might_contain_secret(data):
-            data = _redact_document(data)
+            data = _redact_document(data, clean)
+        else:
+            clean.add(whole)
         return bytes(_compressor().compress(data))
     result: list[bytes] = []
     worker = threading.Thread(target=lambda: result.append(bytes(_compressor().compress(data))))
@@ -216,66 +250,86 @@ def _redacted_and_compressed(data: bytes) -> bytes:
     if not result:  # the worker failed (out of memory?): do it here, raising if it must
         result.append(_compressor().compress(data))
     if not dirty:
+        clean.add(whole)
         return result[0]
-    redacted = _redact_document(data)
-    return result[0] if redacted == data else bytes(_compressor().compress(redacted))
+    redacted = _redact_document(data, clean)
+    if redacted == data:
+        clean.add(whole)
+        return result[0]
+    return bytes(_compressor().compress(redacted))
 
 
-def _redact_document(data: bytes) -> bytes:
+def _redact_document(data: bytes, clean: CleanParts) -> bytes:
     """`redact_obj` on the parsed document, walking only the parts that trip the gate.
 
     Parsing back gives plain JSON values whatever the input types were, so
     nothing orjson knows how to write escapes the walk.
     """
-    return orjson.dumps(_redact_suspicious(orjson.loads(data)))
+    return orjson.dumps(_redact_suspicious(orjson.loads(data), clean))
 
 
-def _redact_suspicious(value: Any) -> Any:
+def _redact_suspicious(value: Any, clean: CleanParts) -> Any:
     """Same result as `redact_obj(value)` for a value whose JSON tripped the gate.
 
     A big container is split: its children's JSON is gated in ~64 KiB groups,
-    clean children are kept as they are, and only suspicious ones are walked
-    (or split again). On a transcript-like state this walks a few percent of it.
+    clean children (or ones seen clean before) are kept as they are, and only
+    suspicious ones are walked (or split again). On a transcript-like state
+    this walks a few percent of it.
     """
     if isinstance(value, dict):
         entries = list(value.items())
         parts = [orjson.dumps({k: v}) for k, v in entries]  # the key is context
         out: dict[str, Any] = {}
-        for (key, child), part, flag in zip(entries, parts, _suspicious(parts), strict=True):
+        for (key, child), part, flag in zip(entries, parts, _suspicious(parts, clean), strict=True):
             if not flag:
                 out[key] = child
             elif len(part) > _GROUP_BYTES and isinstance(child, dict | list):
-                out[redact_text(key)] = _redact_suspicious(child)  # a container: no key rule
+                out[redact_text(key)] = _redact_suspicious(child, clean)  # no key rule
             else:
-                out.update(redact_obj({key: child}))
+                out.update(_redact_leaf({key: child}, part, clean))
         return out
     if isinstance(value, list):
         parts = [orjson.dumps(v) for v in value]
         return [
             child
             if not flag
-            else _redact_suspicious(child)
+            else _redact_suspicious(child, clean)
             if len(part) > _GROUP_BYTES and isinstance(child, dict | list)
-            else redact_obj(child)
-            for child, part, flag in zip(value, parts, _suspicious(parts), strict=True)
+            else _redact_leaf(child, part, clean)
+            for child, part, flag in zip(value, parts, _suspicious(parts, clean), strict=True)
         ]
     return redact_obj(value)
 
 
-def _suspicious(parts: list[bytes]) -> list[bool]:
+def _redact_leaf(value: Any, part: bytes, clean: CleanParts) -> Any:
+    redacted = redact_obj(value)
+    if redacted == value:
+        clean.add(clean.digest(part))
+    return redacted
+
+
+def _suspicious(parts: list[bytes], clean: CleanParts) -> list[bool]:
     """Which of these JSON texts trip the gate, testing small neighbours together."""
     if len(parts) == 1:
         return [True]  # the parent tripped it, and this is all there is
+    digests = [clean.digest(p) for p in parts]
     flags = [False] * len(parts)
+    todo = [k for k, d in enumerate(digests) if d not in clean]
     i = 0
-    while i < len(parts):
-        j, size = i + 1, len(parts[i])
-        while j < len(parts) and size + len(parts[j]) <= _GROUP_BYTES:
-            size += len(parts[j])
+    while i < len(todo):
+        j, size = i + 1, len(parts[todo[i]])
+        while j < len(todo) and size + len(parts[todo[j]]) <= _GROUP_BYTES:
+            size += len(parts[todo[j]])
             j += 1
-        if might_contain_secret(b",".join(parts[i:j])):
-            for k in range(i, j):
-                flags[k] = j - i == 1 or might_contain_secret(parts[k])
+        group = todo[i:j]
+        if might_contain_secret(b",".join(parts[k] for k in group)):
+            for k in group:
+                flags[k] = len(group) == 1 or might_contain_secret(parts[k])
+                if not flags[k]:
+                    clean.add(digests[k])
+        else:
+            for k in group:
+                clean.add(digests[k])
         i = j
     return flags
 

@@ -21,7 +21,7 @@ from core.local.db.schema import LATEST
 from tests.benchmarks.measure import cache_dir, log
 from tests.benchmarks.synth import TextGen
 
-VERSION = "corpus-v1"
+VERSION = "corpus-v3"
 SEED = 20260131
 PER_SESSION = 200
 CHUNK = 50_000
@@ -108,14 +108,14 @@ def _build(path: Path, rows: int) -> dict[str, object]:
                         mid, _session_id((mid - 1) // PER_SESSION), (mid - 1) // PER_SESSION + 1,
                         (mid - 1) % PER_SESSION, None, None, None, role, role,
                         "claude-sonnet-4-5" if role == "assistant" else None, _ts(mid), 0, text,
-                        tools, None, 0, len(raw) + 400, raw[:120],
+                        tools, None, 0, len(raw) + 400,
                     )
                 )  # fmt: skip
             conn.execute("BEGIN")
             conn.executemany(
                 "INSERT INTO messages(id, session_id, source_id, seq, byte_offset, uuid,"
                 " parent_uuid, type, role, model, ts, is_sidechain, text, tools, parse_error,"
-                " redacted, raw_size, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " redacted, raw_size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 batch,
             )
             conn.execute("COMMIT")

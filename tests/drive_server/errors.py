@@ -107,7 +107,9 @@ def auth_error() -> DriveError:
 
 
 def user_rate_limit() -> DriveError:
-    return DriveError(403, "userRateLimitExceeded", "User rate limit exceeded.", domain="usageLimits")
+    return DriveError(
+        403, "userRateLimitExceeded", "User rate limit exceeded.", domain="usageLimits"
+    )
 
 
 def rate_limit() -> DriveError:

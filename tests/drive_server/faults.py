@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 from tests.drive_server import errors
 
@@ -62,6 +63,16 @@ class Delay:
 Action = Respond | Drop | Delay
 
 
+class Match(TypedDict, total=False):
+    """Which requests a rule applies to; omitted criteria match everything."""
+
+    endpoint: str | Iterable[str] | None
+    method: str | None
+    path: str | None
+    nth: int
+    times: int | None
+
+
 @dataclass
 class FaultRule:
     action: Action
@@ -98,6 +109,7 @@ class FaultInjector:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rules: list[FaultRule] = field(default_factory=list)
     _fired: list[Fired] = field(default_factory=list)
+    _wrong_md5: int = 0
 
     def add(
         self,
@@ -131,39 +143,55 @@ class FaultInjector:
 
     # --- the failures Drive is known for ----------------------------------------------
 
-    def user_rate_limit(self, **match: object) -> FaultRule:
+    def user_rate_limit(self, **match: Unpack[Match]) -> FaultRule:
         """403 userRateLimitExceeded (retryable; the client must back off)."""
-        return self.add(Respond(errors.user_rate_limit()), **match)  # type: ignore[arg-type]
+        return self.add(Respond(errors.user_rate_limit()), **match)
 
-    def rate_limit(self, **match: object) -> FaultRule:
+    def rate_limit(self, **match: Unpack[Match]) -> FaultRule:
         """429 rateLimitExceeded."""
-        return self.add(Respond(errors.rate_limit()), **match)  # type: ignore[arg-type]
+        return self.add(Respond(errors.rate_limit()), **match)
 
-    def server_error(self, status: int = 500, **match: object) -> FaultRule:
+    def server_error(self, status: int = 500, **match: Unpack[Match]) -> FaultRule:
         """500 internalError / 502, 503 backendError."""
-        return self.add(Respond(errors.backend_error(status)), **match)  # type: ignore[arg-type]
+        return self.add(Respond(errors.backend_error(status)), **match)
 
-    def expired_token(self, **match: object) -> FaultRule:
+    def expired_token(self, **match: Unpack[Match]) -> FaultRule:
         """401 authError even for a good token (the token itself stays valid)."""
-        return self.add(Respond(errors.auth_error()), **match)  # type: ignore[arg-type]
+        return self.add(Respond(errors.auth_error()), **match)
 
-    def quota_exceeded(self, **match: object) -> FaultRule:
+    def quota_exceeded(self, **match: Unpack[Match]) -> FaultRule:
         """403 storageQuotaExceeded (not retryable)."""
-        return self.add(Respond(errors.quota_exceeded()), **match)  # type: ignore[arg-type]
+        return self.add(Respond(errors.quota_exceeded()), **match)
 
     def drop_connection(
-        self, *, after_bytes: int = 0, keep_received: bool = False, **match: object
+        self, *, after_bytes: int = 0, keep_received: bool = False, **match: Unpack[Match]
     ) -> FaultRule:
-        return self.add(Drop(after_bytes, keep_received), **match)  # type: ignore[arg-type]
+        return self.add(Drop(after_bytes, keep_received), **match)
 
-    def delay(self, seconds: float, **match: object) -> FaultRule:
-        return self.add(Delay(seconds), **match)  # type: ignore[arg-type]
+    def delay(self, seconds: float, **match: Unpack[Match]) -> FaultRule:
+        return self.add(Delay(seconds), **match)
 
     def error(
-        self, status: int, reason: str, message: str = "Injected error", **match: object
+        self, status: int, reason: str, message: str = "Injected error", **match: Unpack[Match]
     ) -> FaultRule:
         """Any other Google-shaped error."""
-        return self.add(Respond(errors.DriveError(status, reason, message)), **match)  # type: ignore[arg-type]
+        return self.add(Respond(errors.DriveError(status, reason, message)), **match)
+
+    def wrong_md5(self, count: int = 1) -> None:
+        """The next `count` files given content report an md5Checksum that does not match it.
+
+        The stored bytes stay correct; only the reported checksum lies (and keeps lying on
+        later files.get), which is what a product's verify-after-upload step must catch.
+        """
+        with self._lock:
+            self._wrong_md5 += count
+
+    def consume_wrong_md5(self) -> bool:
+        with self._lock:
+            if self._wrong_md5 <= 0:
+                return False
+            self._wrong_md5 -= 1
+            return True
 
     # --- bookkeeping ------------------------------------------------------------------
 

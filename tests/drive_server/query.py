@@ -42,7 +42,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise _bad_q(f"unexpected text at {pos}: {text[pos:pos + 20]!r}")
+            raise _bad_q(f"unexpected text at {pos}: {text[pos : pos + 20]!r}")
         kind = m.lastgroup
         assert kind is not None
         value = m.group(kind)
@@ -54,9 +54,10 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, root_id: str) -> None:
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.root_id = root_id
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -111,10 +112,11 @@ class _Parser:
         if tok is None:
             raise _bad_q("unexpected end of query")
         if tok[0] == "str":
-            value = self.take("str")
+            parent = self.take("str")
             self.take("word", "in")
             self.take("word", "parents")
-            return lambda f: value in f.parents
+            parent = self.root_id if parent == "root" else parent
+            return lambda f: parent in f.parents
         name = self.take("word")
         if self.at_word("has"):
             self.pos += 1
@@ -167,10 +169,11 @@ class _Parser:
         raise _bad_q(f"unsupported field {name}")
 
 
-def parse_q(text: str | None) -> Predicate:
+def parse_q(text: str | None, root_id: str) -> Predicate:
+    """Compile a Drive query; `root_id` stands in for the alias 'root' in `in parents`."""
     if text is None or not text.strip():
         return lambda f: True
-    return _Parser(text).parse()
+    return _Parser(text, root_id).parse()
 
 
 _ORDER_KEYS: dict[str, Callable[[DriveFile], Any]] = {
@@ -293,7 +296,7 @@ def validate_fields(tree: FieldTree, schema: dict[str, Any], schemas: dict[str, 
 
 
 def select(value: Any, tree: FieldTree | None) -> Any:
-    if tree is None or "*" in tree and len(tree) == 1:
+    if tree is None or ("*" in tree and len(tree) == 1):
         return value
     if isinstance(value, list):
         return [select(item, tree) for item in value]

@@ -28,7 +28,9 @@ def new_id() -> str:
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -139,7 +141,9 @@ def _merge_properties(kind: str, current: dict[str, str], patch: object) -> dict
 
 
 class DriveStore:
-    def __init__(self, *, quota_limit: int | None) -> None:
+    def __init__(
+        self, *, quota_limit: int | None, wrong_md5: Callable[[], bool] = lambda: False
+    ) -> None:
         self._lock = threading.RLock()
         self._files: dict[str, DriveFile] = {}
         self._sessions: dict[str, UploadSession] = {}
@@ -154,7 +158,7 @@ class DriveStore:
             created=now,
             modified=now,
         )
-        self._wrong_md5_pending = 0
+        self._wrong_md5 = wrong_md5
 
     # --- inspection helpers for tests -------------------------------------------------
 
@@ -186,11 +190,6 @@ class DriveStore:
                 raise errors.DriveError(404, "notFound", "Upload session not found.")
             return found
 
-    def report_wrong_md5(self, count: int = 1) -> None:
-        """The next `count` files given content will report an md5Checksum that does not match."""
-        with self._lock:
-            self._wrong_md5_pending += count
-
     # --- mutations used by the server -------------------------------------------------
 
     def _resolve_parent(self, parent_id: str) -> str:
@@ -206,8 +205,7 @@ class DriveStore:
     def _apply_content(self, target: DriveFile, content: bytes) -> None:
         target.content = content
         target.md5_override = None
-        if self._wrong_md5_pending > 0:
-            self._wrong_md5_pending -= 1
+        if self._wrong_md5():
             target.md5_override = hashlib.md5(content + b"\x00corrupt").hexdigest()
 
     def create(self, metadata: Mapping[str, Any], content: bytes | None) -> DriveFile:
@@ -234,7 +232,9 @@ class DriveStore:
             self._check_quota(len(content or b""))
             now = datetime.now(UTC)
             created = parse_rfc3339(metadata["createdTime"]) if "createdTime" in metadata else now
-            modified = parse_rfc3339(metadata["modifiedTime"]) if "modifiedTime" in metadata else now
+            modified = (
+                parse_rfc3339(metadata["modifiedTime"]) if "modifiedTime" in metadata else now
+            )
             made = DriveFile(
                 id=file_id,
                 name=name,
@@ -295,7 +295,7 @@ class DriveStore:
                 target.properties = _merge_properties(
                     "properties", target.properties, metadata["properties"]
                 )
-            removed = set(remove_parents)
+            removed = {self.root_id if p == "root" else p for p in remove_parents}
             parents = [p for p in target.parents if p not in removed]
             for parent in add_parents:
                 resolved = self._resolve_parent(parent)

@@ -49,6 +49,16 @@ CREATE TABLE sources(
 );
 CREATE INDEX sources_session ON sources(session_id);
 
+CREATE TABLE raw_chunks(
+  id         INTEGER PRIMARY KEY,
+  source_id  INTEGER NOT NULL,
+  first_seq  INTEGER NOT NULL,
+  last_seq   INTEGER NOT NULL,
+  size       INTEGER NOT NULL,
+  data       BLOB NOT NULL,
+  UNIQUE(source_id, first_seq)
+);
+
 CREATE TABLE raw_files(
   source_id INTEGER PRIMARY KEY,
   size      INTEGER NOT NULL,
@@ -74,7 +84,6 @@ CREATE TABLE messages(
   parse_error  TEXT,
   redacted     INTEGER NOT NULL DEFAULT 0,
   raw_size     INTEGER NOT NULL,
-  raw          BLOB NOT NULL,
   UNIQUE(source_id, seq)
 );
 CREATE INDEX messages_session ON messages(session_id, seq);

@@ -303,6 +303,7 @@ class ImportEngine:
             rec.byte_offset = line.offset
             rec.source_len = len(line.raw)
             if line.partial:
+                rec.partial = True
                 partial_at = line.offset
                 if rec.parse_error:
                     rec.parse_error = f"incomplete last line (no newline yet): {rec.parse_error}"
@@ -345,7 +346,9 @@ class ImportEngine:
                 "INSERT INTO raw_files(source_id, size, sha256, data) VALUES (?,?,?,?)",
                 (source_id, len(data), digest, packed),
             )
-            await self._writer.write_messages(tx, source_id, src.session.id, records)
+            await self._writer.write_messages(
+                tx, source_id, src.session.id, records, keep_raw=False
+            )
             await self._writer.upsert_session(tx, src.session, records, self.phase)
             await refresh_message_count(tx, src.session.id)
             await tx.execute(

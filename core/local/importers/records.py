@@ -62,6 +62,8 @@ class ParsedMessage:
     """The session id the line itself names (Claude Code `sessionId`), if any."""
     source_len: int | None = None
     """Bytes this record took in the source file (raw may be shorter once redacted)."""
+    partial: bool = False
+    """An unterminated last line: stored in a chunk of its own, re-read when the file grows."""
     redacted: bool = False
     """True when a secret was cut from `raw`: export then differs from the source here."""
     event: EventRow | None = None

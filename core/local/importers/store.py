@@ -17,7 +17,10 @@ from core.local.importers.records import ParsedMessage, SessionMeta
 
 _MESSAGE_SQL = """INSERT INTO messages(id, session_id, source_id, seq, byte_offset, uuid,
   parent_uuid, type, role, model, ts, is_sidechain, text, tools, parse_error, redacted,
-  raw_size, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
+  raw_size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
+
+_CHUNK_SQL = """INSERT INTO raw_chunks(source_id, first_seq, last_seq, size, data)
+  VALUES (?,?,?,?,?)"""
 
 _TOOL_USE_SQL = """INSERT INTO tool_calls(session_id, source_id, message_id, tool_use_id, name,
   input, started_at) VALUES (?,?,?,?,?,?,?)
@@ -84,7 +87,11 @@ class RecordWriter:
         source_id: int,
         session_id: str,
         records: Sequence[ParsedMessage],
+        *,
+        keep_raw: bool = True,
     ) -> None:
+        """Rows for the records; with `keep_raw`, their exact bytes as compressed chunks
+        (one zstd frame per batch compresses far better than a frame per line)."""
         if not records:
             return
         row = await tx.fetchone("SELECT COALESCE(MAX(id), 0) FROM messages")
@@ -101,7 +108,7 @@ class RecordWriter:
                     mid, session_id, source_id, rec.seq, rec.byte_offset, rec.uuid,
                     rec.parent_uuid, rec.type, rec.role, rec.model, rec.ts,
                     int(rec.is_sidechain), rec.text, rec.tools, rec.parse_error,
-                    int(rec.redacted), len(rec.raw), self._zc.compress(rec.raw),
+                    int(rec.redacted), len(rec.raw),
                 )
             )  # fmt: skip
             for use in rec.tool_uses:
@@ -127,6 +134,8 @@ class RecordWriter:
                      e.tokens_out, e.payload, source_id, rec.seq)
                 )  # fmt: skip
         await tx.executemany(_MESSAGE_SQL, msg_rows)
+        if keep_raw:
+            await tx.executemany(_CHUNK_SQL, self._chunks(source_id, records))
         if uses:
             await tx.executemany(_TOOL_USE_SQL, uses)
         if results:
@@ -137,6 +146,23 @@ class RecordWriter:
             await tx.executemany(_USAGE_SQL, usage)
         if events:
             await tx.executemany(_EVENT_SQL, events)
+
+    def _chunks(
+        self, source_id: int, records: Sequence[ParsedMessage]
+    ) -> list[tuple[int, int, int, int, bytes]]:
+        """Consecutive records as chunks; a partial last line always gets its own."""
+        out = []
+        group: list[ParsedMessage] = []
+        for rec in [*records, None]:
+            if rec is None or rec.partial or (group and group[-1].partial):
+                if group:
+                    data = b"".join(r.raw for r in group)
+                    out.append((source_id, group[0].seq, group[-1].seq, len(data),
+                                self._zc.compress(data)))  # fmt: skip
+                group = []
+            if rec is not None:
+                group.append(rec)
+        return out
 
     async def upsert_session(
         self,
@@ -165,6 +191,9 @@ async def forget_rows(tx: Transaction, source_id: int, from_seq: int = 0) -> Non
     await tx.execute(f"DELETE FROM usage WHERE message_id IN ({ids})", (source_id, from_seq))
     await tx.execute("DELETE FROM events WHERE source_id = ? AND seq >= ?", (source_id, from_seq))
     await tx.execute("DELETE FROM messages WHERE source_id = ? AND seq >= ?", (source_id, from_seq))
+    await tx.execute(
+        "DELETE FROM raw_chunks WHERE source_id = ? AND first_seq >= ?", (source_id, from_seq)
+    )
     if from_seq == 0:
         await tx.execute("DELETE FROM tool_calls WHERE source_id = ?", (source_id,))
         await tx.execute("DELETE FROM raw_files WHERE source_id = ?", (source_id,))
