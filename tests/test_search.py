@@ -85,7 +85,7 @@ async def test_odd_queries_never_raise_syntax_errors(loaded: Service, text: str)
 
 
 def test_query_translation_keeps_phrases_and_prefixes() -> None:
-    assert to_fts_query('"exact phrase" pre* plain') == '"exact phrase" "pre"* "plain"'
+    assert to_fts_query('"exact phrase" pref* plain') == '"exact phrase" "pref"* "plain"'
     assert json.dumps(to_fts_query('say "hi')) == json.dumps('"say" "hi"')
 
 
@@ -109,3 +109,9 @@ async def test_a_very_common_term_is_ranked_among_its_newest_matches(
     new = [await service.db.scalar(seq, (h.message_id,)) for h in newest]
     assert len(old) == len(new) == 5
     assert all(s < 30 for s in old) and all(s >= 40 for s in new)
+
+
+async def test_short_prefix_is_refused_with_a_hint(loaded: Service) -> None:
+    with pytest.raises(BadInputError, match="too short for a prefix search"):
+        await loaded.search(SearchQuery(text="de*"))
+    assert await loaded.search(SearchQuery(text="deco*"))

@@ -16,6 +16,8 @@ from core.models import HIT_END, HIT_START, SearchHit, SearchQuery
 _WORD = re.compile(r'"[^"]+"|\S+')
 SNIPPET_TOKENS = 24
 RANK_WINDOW = 5_000
+MIN_PREFIX = 4
+"""Shorter prefixes match so many words that the search could take seconds."""
 """A term found in more messages than this is ranked among its newest matches."""
 
 
@@ -32,6 +34,11 @@ def to_fts_query(text: str) -> str:
         word = token.rstrip("*").replace('"', "")
         if not word:
             continue
+        if prefix and len(word) < MIN_PREFIX:
+            raise BadInputError(
+                f"{token!r} is too short for a prefix search",
+                hint=f"give at least {MIN_PREFIX} letters before the * (or search the whole word)",
+            )
         if word.upper() in ("AND", "OR", "NOT"):
             word = word.lower()
         terms.append(f'"{word}"' + ("*" if prefix else ""))

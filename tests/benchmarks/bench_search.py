@@ -80,8 +80,8 @@ def make_queries(count: int = 200) -> list[tuple[str, str]]:
         ("2 words, common + common", 15, lambda: f"{pick(0, 30)} {pick(0, 30)}"),
         ("2 words, common + rare", 15, lambda: f"{pick(0, 30)} {pick(20_000, len(vocab))}"),
         ("2 words, mid + mid", 15, lambda: f"{pick(200, 3000)} {pick(200, 3000)}"),
-        ("prefix, 3 letters of a common word", 15, lambda: long_word(0, 80)[:3] + "*"),
-        ("prefix, 4 letters of a mid word", 20, lambda: pick(200, 3000)[:4] + "*"),
+        ("prefix, 4 letters of a common word", 15, lambda: long_word(0, 80)[:4] + "*"),
+        ("prefix, 4 letters of a mid word", 20, lambda: long_word(200, 3000)[:4] + "*"),
         ("phrase (a collocation in the corpus)", 35, lambda: _phrase(gen, rng)),
     ]
     queries = []

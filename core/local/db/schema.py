@@ -162,8 +162,7 @@ V2_SEARCH = """
 CREATE VIRTUAL TABLE messages_fts USING fts5(
   text, tools,
   content='messages', content_rowid='id',
-  tokenize='unicode61 remove_diacritics 2',
-  prefix='2 3'
+  tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
   INSERT INTO messages_fts(rowid, text, tools) VALUES (new.id, new.text, new.tools);

@@ -68,6 +68,17 @@ _SESSION_SQL = """INSERT INTO sessions(id, source, source_id, parent_id, project
     updated_at = excluded.updated_at"""
 
 
+TOOL_INPUT_KEEP = 2048
+TOOL_ERROR_KEEP = 4096
+"""`tool_calls` keeps a preview of the input and the output of failed calls only: the
+full text is in the message (searchable) and the raw line, so storing it a third
+time would double the DB for nothing."""
+
+
+def _preview(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit] + "…"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -114,11 +125,12 @@ class RecordWriter:
             for use in rec.tool_uses:
                 uses.append(
                     (session_id, source_id, mid, use.tool_use_id or f"msg{mid}", use.name,
-                     use.input, use.ts)
+                     _preview(use.input, TOOL_INPUT_KEEP), use.ts)
                 )  # fmt: skip
             for res in rec.tool_results:
                 results.append(
-                    (session_id, source_id, res.tool_use_id or f"msg{mid}", res.output,
+                    (session_id, source_id, res.tool_use_id or f"msg{mid}",
+                     _preview(res.output, TOOL_ERROR_KEEP) if res.is_error else None,
                      None if res.is_error is None else int(res.is_error), res.ts)
                 )  # fmt: skip
             if rec.usage is not None:
