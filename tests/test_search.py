@@ -115,3 +115,11 @@ async def test_short_prefix_is_refused_with_a_hint(loaded: Service) -> None:
     with pytest.raises(BadInputError, match="too short for a prefix search"):
         await loaded.search(SearchQuery(text="de*"))
     assert await loaded.search(SearchQuery(text="deco*"))
+
+
+async def test_prefix_snippets_mark_every_word_with_the_prefix(loaded: Service) -> None:
+    hits = await loaded.search(SearchQuery(text="decor*", limit=10))
+    assert hits
+    for h in hits:
+        marked = [p.split(HIT_END)[0] for p in h.snippet.split(HIT_START)[1:]]
+        assert marked and all(m.lower().startswith("decor") for m in marked)

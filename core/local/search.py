@@ -8,9 +8,11 @@ quoted, so `foo-bar` or `"` cannot raise a syntax error, while an explicit
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from core.errors import BadInputError
 from core.local.db.database import Database
+from core.local.snippets import make_snippet, term_pattern
 from core.models import HIT_END, HIT_START, SearchHit, SearchQuery
 
 _WORD = re.compile(r'"[^"]+"|\S+')
@@ -19,6 +21,19 @@ RANK_WINDOW = 5_000
 MIN_PREFIX = 4
 """Shorter prefixes match so many words that the search could take seconds."""
 """A term found in more messages than this is ranked among its newest matches."""
+
+
+def parse_terms(text: str) -> list[tuple[str, bool]]:
+    """(word or phrase, is_prefix) for each term of a query as a person typed it."""
+    out = []
+    for token in _WORD.findall(text):
+        if token.startswith('"') and token.endswith('"') and len(token) > 1:
+            out.append((token[1:-1], False))
+        else:
+            word = token.rstrip("*").replace('"', "")
+            if word:
+                out.append((word, token.endswith("*")))
+    return out
 
 
 def to_fts_query(text: str) -> str:
@@ -79,6 +94,15 @@ async def search(db: Database, query: SearchQuery, *, window: int = RANK_WINDOW)
         if needs_messages
         else ""
     )
+    terms = parse_terms(query.text)
+    # FTS5's snippet() costs ~15 ms a row for a prefix term: those are built in Python.
+    python_snippets = any(prefix for _, prefix in terms)
+    snippet_col = (
+        "m.text, m.tools"
+        if python_snippets
+        else f"""(SELECT snippet(messages_fts, -1, char(2), char(3), '…', {SNIPPET_TOKENS})
+                  FROM messages_fts WHERE messages_fts MATCH ? AND rowid = top.id)"""
+    )
     # Rank inside a window of the newest matches, then build snippets for the page
     # only: bm25 over every match of a very common word would cost ~0.5 s on 1 M
     # messages, and snippet() over every match even more.
@@ -90,14 +114,17 @@ async def search(db: Database, query: SearchQuery, *, window: int = RANK_WINDOW)
         ), top AS (
             SELECT id, rank FROM matched ORDER BY rank LIMIT ?
         )
-        SELECT m.id, m.session_id, s.project, m.role, m.ts, top.rank,
-               (SELECT snippet(messages_fts, -1, char(2), char(3), '…', {SNIPPET_TOKENS})
-                FROM messages_fts WHERE messages_fts MATCH ? AND rowid = top.id) AS snip
+        SELECT m.id, m.session_id, s.project, m.role, m.ts, top.rank, {snippet_col}
         FROM top JOIN messages m ON m.id = top.id
         LEFT JOIN sessions s ON s.id = m.session_id
         ORDER BY top.rank"""
-    params += [query.limit, match]
-    rows = await db.fetchall(sql, params)
+    params.append(query.limit)
+    if not python_snippets:
+        params.append(match)
+    rows: list[Any] = list(await db.fetchall(sql, params))
+    if python_snippets:
+        pattern = term_pattern(terms)
+        rows = [(*r[:6], make_snippet([r[6], r[7]], pattern)) for r in rows]
     return [
         SearchHit(
             message_id=r[0],

@@ -1,0 +1,477 @@
+"""A Tier 2 store on any mounted folder: an external disk, a NAS share, a second drive.
+
+A folder looks simple, but it fails in the ways disks fail: the USB disk is not
+plugged in, the NAS mount went stale, the disk fills up half-way through a
+copy, the share is mounted read-only. Each of those becomes the store error a
+job can act on (wait, or stop and tell the user), and none of them may leave
+a half-written object under its final name: data goes to a temp file in the
+same directory, is hashed while copied, fsynced, checked against the digests
+the caller computed, and only then renamed into place.
+
+The digests are kept in a small JSON sidecar beside the tree (under
+`.tierkeeper-digests/`) so `stat` can answer like a cloud store does — with
+the checksum it holds — without reading the whole file back. The sidecar also
+records size and mtime; if the file no longer matches them (edited or copied in
+by hand) the digests are reported as unknown instead of wrong. Sidecars mirror
+the data tree name for name, so `.tierkeeper-digests/p1/a.zst` describes `p1/a.zst`.
+
+All blocking I/O runs in worker threads; progress callbacks are handed back to
+the event loop so callers may touch loop-bound state from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import errno
+import hashlib
+import os
+import stat
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import BinaryIO, Literal, TypeVar
+
+import orjson
+
+from core.remote.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    PermanentError,
+    ProgressFn,
+    PutSource,
+    RemoteError,
+    TransientError,
+    check_key,
+)
+
+BLOCK = 1024 * 1024
+DIGESTS_DIR = ".tierkeeper-digests"
+PART_PREFIX = ".tk-part-"
+
+MTIME_SLACK_NS = 2_000_000_000
+"""FAT-formatted USB disks keep mtimes in 2 s steps: a remount must not lose the digests."""
+
+_T = TypeVar("_T")
+
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+_FLAKY = {errno.EIO, errno.ETIMEDOUT, errno.ESTALE, errno.ENOTCONN, errno.EHOSTDOWN}
+_MISSING = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
+
+
+def partial_name(key: str, sha256: str) -> str:
+    """The temp file name an interrupted put of `key` with this content leaves behind.
+
+    Deterministic, so a later put of the same content finds it and resumes;
+    different content gets a different name and never appends to stale bytes.
+    """
+    tag = hashlib.sha256(f"{key}\n{sha256}".encode()).hexdigest()[:40]
+    return PART_PREFIX + tag
+
+
+class _Cancelled(Exception):
+    """Raised in a worker thread when the awaiting task was cancelled."""
+
+
+class FolderStore:
+    def __init__(self, root: Path, name: str = "folder") -> None:
+        self.root = Path(root)
+        self.name = name
+        self._put_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    # -- the Store protocol ------------------------------------------------
+
+    async def put(
+        self, key: str, source: PutSource, progress: ProgressFn | None = None
+    ) -> ObjectInfo:
+        self._check(key)
+        lock = self._put_locks.get(key)
+        if lock is None:
+            lock = self._put_locks[key] = asyncio.Lock()
+        async with lock:  # two puts of one key would share one partial file
+            notify = self._notifier(progress)
+            return await self._in_thread(self._put_sync, key, source, notify)
+
+    async def get(
+        self,
+        key: str,
+        dest: BinaryIO,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> int:
+        self._check(key)
+        if offset < 0 or (length is not None and length < 0):
+            raise PermanentError(f"invalid range offset={offset} length={length} for {key!r}")
+        notify = self._notifier(progress)
+        return await self._in_thread(self._get_sync, key, dest, offset, length, notify)
+
+    async def stat(self, key: str) -> ObjectInfo:
+        self._check(key)
+        return await self._in_thread(self._stat_sync, key)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        if prefix:
+            head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+            if prefix.startswith("/") or "\\" in prefix or "\x00" in prefix:
+                raise PermanentError(f"{prefix!r} is not a valid key prefix")
+            if head:
+                check_key(head)
+        infos = await self._in_thread(self._list_sync, prefix)
+        for info in infos:
+            yield info
+
+    async def delete(self, key: str) -> None:
+        self._check(key)
+        await self._in_thread(self._delete_sync, key)
+
+    async def close(self) -> None:
+        """Nothing is held open between calls."""
+
+    async def create_root(self) -> None:
+        """Create the root folder; for `target add` only, when the user just chose the path.
+
+        Jobs never create the root: a missing root means the disk is not
+        mounted, and writing into the empty mount point would fill the wrong disk.
+        """
+        try:
+            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        except OSError as err:
+            raise self._map(err, self.root, "write to") from err
+
+    # -- plumbing ------------------------------------------------------------
+
+    async def _in_thread(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run `fn(cancel, *args)` in a worker; on cancellation, stop it and wait for it.
+
+        Waiting keeps the promise that nothing touches the files once the call
+        has returned, even when the caller gave up on it.
+        """
+        cancel = threading.Event()
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, cancel, *args))
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            cancel.set()
+            await asyncio.wait({fut})
+            if not fut.cancelled():
+                fut.exception()  # consumed: the caller asked to cancel, not to hear it
+            raise
+
+    @staticmethod
+    def _notifier(progress: ProgressFn | None) -> Callable[[int], None]:
+        """Progress is reported on the loop thread, in order, before the call returns."""
+        if progress is None:
+            return lambda _n: None
+        loop = asyncio.get_running_loop()
+
+        def notify(n: int) -> None:
+            loop.call_soon_threadsafe(progress, n)
+
+        return notify
+
+    def _check(self, key: str) -> None:
+        check_key(key)
+        parts = key.split("/")
+        if parts[0] == DIGESTS_DIR or any(p.startswith(PART_PREFIX) for p in parts):
+            raise PermanentError(f"{key!r} uses a name the folder store reserves for itself")
+
+    def _require_root(self) -> Path:
+        """The resolved root, or TransientError when it is not there (disk unplugged)."""
+        if not self.root.is_dir():
+            raise TransientError(
+                f"the backup folder {self.root} is not available",
+                hint="is the disk connected?",
+            )
+        return self.root.resolve()
+
+    def _path(self, key: str, base: Path | None = None) -> Path:
+        """`root/key`, refused when it resolves outside the root (a symlink pointing out)."""
+        real_root = self._require_root()
+        path = (base or self.root) / key
+        resolved = path.resolve()
+        if not resolved.is_relative_to(real_root):
+            raise PermanentError(f"{key!r} leads outside the backup folder {self.root}")
+        return path
+
+    def _sidecar(self, key: str) -> Path:
+        # Mirrors the data tree name for name (no suffix), so any two keys that can
+        # coexist as files also have sidecars that can coexist.
+        return self._path(key, self.root / DIGESTS_DIR)
+
+    def _map(
+        self, err: OSError, path: Path, verb: Literal["read", "write to", "delete"]
+    ) -> RemoteError:
+        code = err.errno
+        if not self.root.is_dir():
+            return TransientError(
+                f"the backup folder {self.root} is not available",
+                hint="is the disk connected?",
+            )
+        if code in _MISSING and verb != "write to":
+            return ObjectNotFound(f"{path} does not exist")
+        if code in _FULL:
+            return PermanentError(
+                f"the backup disk is full (writing {path})",
+                hint="free some space on it or choose another target",
+            )
+        if code in _DENIED:
+            why = "read-only" if code == errno.EROFS else "permission denied"
+            return PermanentError(f"cannot {verb} {path}: {why}")
+        if code in _FLAKY:
+            return TransientError(f"I/O error on {path}: {err.strerror}")
+        return PermanentError(f"{path}: {err.strerror or err}")
+
+    # -- put -------------------------------------------------------------------
+
+    def _put_sync(
+        self, cancel: threading.Event, key: str, source: PutSource, notify: Callable[[int], None]
+    ) -> ObjectInfo:
+        target = self._path(key)
+        temp = target.parent / partial_name(key, source.sha256)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            had_partial = temp.exists()
+            ok = self._copy(cancel, source, temp, resume=True, notify=notify)
+            if not ok and had_partial:
+                # The partial from an earlier attempt may be torn (a crash before its
+                # fsync); only a fresh full copy can tell that from a changed source.
+                ok = self._copy(cancel, source, temp, resume=False, notify=notify)
+            if not ok:
+                _unlink_quietly(temp)
+                raise PermanentError(
+                    f"{source.path} changed while it was being copied to {key!r}",
+                    hint="its checksum no longer matches; the backup will recompute it",
+                )
+            sidecar = self._sidecar(key)
+            _unlink_quietly(sidecar)  # never let an old digest describe new bytes
+            temp.replace(target)
+            _fsync_dir(target.parent)
+            st = target.stat()
+            record = {
+                "sha256": source.sha256,
+                "md5": source.md5,
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+            }
+            _write_atomic(sidecar, orjson.dumps(record))
+        except _Cancelled:
+            raise
+        except RemoteError as err:
+            if not isinstance(err, TransientError):
+                _unlink_quietly(temp)
+            raise
+        except OSError as err:
+            mapped = self._map(err, target, "write to")
+            if not isinstance(mapped, TransientError):
+                _unlink_quietly(temp)  # a full disk must not keep a dead partial
+            raise mapped from err
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            md5=source.md5,
+            sha256=source.sha256,
+            modified=st.st_mtime,
+        )
+
+    def _copy(
+        self,
+        cancel: threading.Event,
+        source: PutSource,
+        temp: Path,
+        *,
+        resume: bool,
+        notify: Callable[[int], None],
+    ) -> bool:
+        """Copy source into temp (appending to a matching partial); True if digests match."""
+        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        done = 0
+        if resume and temp.exists():
+            done = temp.stat().st_size
+            if done > source.size:
+                done = 0
+            else:
+                with open(temp, "rb") as part:
+                    while block := part.read(BLOCK):
+                        sha.update(block)
+                        md5.update(block)
+        try:
+            src = open(source.path, "rb")  # noqa: SIM115 - closed below, errors mapped apart
+        except OSError as err:
+            raise PermanentError(
+                f"cannot read the source file {source.path}: {err.strerror}"
+            ) from err
+        with src, open(temp, "r+b" if done else "wb") as out:
+            out.truncate(done)
+            if done:
+                out.seek(done)
+                src.seek(done)
+            while block := src.read(BLOCK):
+                if cancel.is_set():
+                    raise _Cancelled
+                out.write(block)
+                sha.update(block)
+                md5.update(block)
+                done += len(block)
+                notify(len(block))
+            out.flush()
+            os.fsync(out.fileno())
+        return done == source.size and (sha.hexdigest(), md5.hexdigest()) == (
+            source.sha256.lower(),
+            source.md5.lower(),
+        )
+
+    # -- get / stat / list / delete ------------------------------------------------
+
+    def _get_sync(
+        self,
+        cancel: threading.Event,
+        key: str,
+        dest: BinaryIO,
+        offset: int,
+        length: int | None,
+        notify: Callable[[int], None],
+    ) -> int:
+        path = self._path(key)
+        written = 0
+        try:
+            with open(path, "rb") as src:
+                src.seek(offset)
+                while length is None or written < length:
+                    want = BLOCK if length is None else min(BLOCK, length - written)
+                    block = src.read(want)
+                    if not block:
+                        break
+                    if cancel.is_set():
+                        raise _Cancelled
+                    dest.write(block)
+                    written += len(block)
+                    notify(len(block))
+        except OSError as err:
+            raise self._map(err, path, "read") from err
+        return written
+
+    def _stat_sync(self, cancel: threading.Event, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            return self._info(key, path, self._sidecar(key))
+        except OSError as err:
+            raise self._map(err, path, "read") from err
+
+    @staticmethod
+    def _info(key: str, path: Path, sidecar: Path) -> ObjectInfo:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ObjectNotFound(f"{key!r} is a folder, not an object")
+        sha256 = md5 = None
+        try:
+            record = orjson.loads(sidecar.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            record = None
+        if (
+            isinstance(record, dict)
+            and record.get("size") == st.st_size
+            and isinstance(record.get("mtime_ns"), int)
+            and abs(record["mtime_ns"] - st.st_mtime_ns) <= MTIME_SLACK_NS
+        ):
+            sha256, md5 = record.get("sha256"), record.get("md5")
+        return ObjectInfo(key=key, size=st.st_size, md5=md5, sha256=sha256, modified=st.st_mtime)
+
+    def _list_sync(self, cancel: threading.Event, prefix: str) -> builtins.list[ObjectInfo]:
+        real_root = self._require_root()
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root / head if head else self.root
+        found: builtins.list[ObjectInfo] = []
+        if not start.is_dir():
+            return found
+
+        def fail(err: OSError) -> None:
+            raise err  # a stale mount must not look like an empty folder
+
+        try:
+            for dirpath, dirnames, filenames in os.walk(start, onerror=fail):
+                rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+                if rel_dir == ".":
+                    rel_dir = ""
+                    dirnames[:] = [d for d in dirnames if d != DIGESTS_DIR]
+                for fname in filenames:
+                    if fname.startswith(PART_PREFIX):
+                        continue
+                    key = f"{rel_dir}/{fname}" if rel_dir else fname
+                    if not key.startswith(prefix):
+                        continue
+                    path = Path(dirpath) / fname
+                    if not path.resolve().is_relative_to(real_root) or not path.is_file():
+                        continue  # a link leading out of the store is not one of its objects
+                    try:
+                        sidecar = self.root / DIGESTS_DIR / key
+                        found.append(self._info(key, path, sidecar))
+                    except (OSError, ObjectNotFound):
+                        continue  # vanished between walk and stat
+        except OSError as err:
+            raise self._map(err, start, "read") from err
+        found.sort(key=lambda info: info.key)
+        return found
+
+    def _delete_sync(self, cancel: threading.Event, key: str) -> None:
+        path = self._path(key)
+        sidecar = self._sidecar(key)
+        try:
+            path.unlink()  # a folder gives EISDIR: not an object, so "not found"
+        except OSError as err:
+            raise self._map(err, path, "delete") from err
+        _unlink_quietly(sidecar)
+        _prune_empty(path.parent, self.root)
+        _prune_empty(sidecar.parent, self.root / DIGESTS_DIR)
+        _fsync_dir(path.parent if path.parent.exists() else self.root)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable; some network filesystems refuse, which is harmless there."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(PART_PREFIX + path.name)
+    try:
+        with open(temp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        temp.replace(path)
+    except OSError:
+        _unlink_quietly(temp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _prune_empty(folder: Path, stop: Path) -> None:
+    """Remove now-empty folders from `folder` up to (not including) `stop`."""
+    while folder != stop and folder.is_relative_to(stop):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
