@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from core.durable import fsync_dir as _fsync_dir
 from core.errors import BadInputError, StorageFullError
 from core.redact import redact_obj, redact_text
 
@@ -310,22 +311,6 @@ def _after_last_newline(fd: int, size: int) -> int:
             return begin + idx + 1
         end = begin
     return 0
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse it
-        pass
-    finally:
-        os.close(dfd)
-
-
-# --- reading ------------------------------------------------------------------------
 
 
 def read_events(path: Path) -> Iterator[ActivityEvent]:

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 import zstandard
 
+from core.durable import fsync_dir as _fsync_dir
 from core.errors import BadInputError, NotFoundError, StorageFullError
 from core.redact import might_contain_secret, redact_obj, redact_text
 
@@ -218,7 +219,10 @@ class CleanParts:
 
     @staticmethod
     def digest(part: bytes) -> bytes:
-        return hashlib.blake2b(part, digest_size=16).digest()
+        return hashlib.sha256(part).digest()  # SHA-NI makes it the fastest digest here
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def __contains__(self, digest: bytes) -> bool:
         return digest in self._seen
@@ -244,7 +248,9 @@ def _redacted_and_compressed(data: bytes, clean: CleanParts | None = None) -> by
     worker = threading.Thread(target=lambda: result.append(bytes(_compressor().compress(data))))
     worker.start()
     try:
-        dirty = might_contain_secret(data)
+        # With parts remembered from earlier saves, the part-wise walk is cheaper than
+        # gating the whole document first: go straight to it.
+        dirty = len(clean) > 0 or might_contain_secret(data)
     finally:
         worker.join()
     if not result:  # the worker failed (out of memory?): do it here, raising if it must
@@ -343,19 +349,6 @@ def _write_synced(path: Path, blob: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse it
-        pass
-    finally:
-        os.close(dfd)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -25,6 +25,7 @@ from typing import IO, Protocol, cast
 
 import zstandard
 
+from core.durable import fsync_dir
 from core.errors import BadInputError, StorageFullError
 from core.packing import IntegrityError, Packed, Unpacked
 
@@ -111,20 +112,6 @@ def atomic_output(dst: Path, *, md5: bool = True) -> Iterator[HashingWriter]:
             ) from exc
         raise
     fsync_dir(dst.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename durable; silently skipped where directories cannot be fsynced."""
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:  # pragma: no cover - some filesystems refuse it
-        pass
-    finally:
-        os.close(dfd)
 
 
 def make_compressor(

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, cast
 
+from core.durable import fsync_dir
 from core.errors import BadInputError, NotFoundError
 from core.packing import IntegrityError
-from core.packing.compress import CHUNK, fsync_dir, open_zstd_reader
+from core.packing.compress import CHUNK, open_zstd_reader
 from core.packing.tarball import member_name_problem, normalize_member_name
 
 __all__ = ["UnsafeArchiveError", "safe_extract"]

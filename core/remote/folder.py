@@ -35,6 +35,7 @@ from typing import BinaryIO, Literal, TypeVar
 
 import orjson
 
+from core.durable import fsync_dir as _fsync_dir
 from core.remote.base import (
     ObjectInfo,
     ObjectNotFound,
@@ -436,20 +437,6 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError:
         pass
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable; some network filesystems refuse, which is harmless there."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
