@@ -98,7 +98,19 @@ def _message(m: MessageView, expanded: set[int], c: Colors, focus: int | None) -
         + (f" <span style='color:{c.muted}'>· {meta}</span>" if meta else "")
     ]
     is_open = m.id in expanded
-    if m.text:
+    if m.text and m.role == "metadata":  # sidecar JSON: one folded line until asked for
+        if is_open:
+            parts.append(
+                f"<div><a href='{TOGGLE}{m.id}'>▾ details</a></div>"
+                f"<div style='white-space:pre-wrap; font-family:monospace; color:{c.muted}'>"
+                f"{_esc(m.text[:TOOLS_EXPANDED_LIMIT])}</div>"
+            )
+        else:
+            parts.append(
+                f"<div style='color:{c.muted}'><a href='{TOGGLE}{m.id}'>▸ details</a> "
+                f"{_esc(shorten(m.text, 140))}</div>"
+            )
+    elif m.text:
         text = m.text if is_open or len(m.text) <= TEXT_LIMIT else m.text[:TEXT_LIMIT]
         parts.append(f"<div style='white-space:pre-wrap'>{_esc(text.strip())}</div>")
         if len(m.text) > TEXT_LIMIT:

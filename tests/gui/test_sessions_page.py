@@ -118,6 +118,24 @@ def test_tool_payloads_are_folded_until_clicked(make_window, imported_ws: Path) 
     assert tail in page.details.toPlainText()
 
 
+def test_sidecar_metadata_is_folded_until_clicked(make_window, imported_ws: Path) -> None:
+    h = make_window(imported_ws)
+    page = h.window.sessions
+    for s in h.call(h.client.list_sessions()):
+        detail = h.call(h.client.session(s.id))
+        meta = next((m for m in detail.messages if m.role == "metadata" and m.text), None)
+        if meta is not None and len(meta.text or "") > 400:
+            break
+    else:
+        pytest.fail("the fixtures' workflow sidecar JSON should give a long metadata record")
+    h.call(page.open_session(s.id))
+    assert meta.text is not None
+    tail = meta.text[300:360]
+    assert tail not in page.details.toPlainText()
+    page.details.anchorClicked.emit(f"toggle:{meta.id}")  # as a click on "▸ details"
+    assert tail in page.details.toPlainText()
+
+
 def test_job_progress_follows_its_job_and_offers_cancel(qtbot) -> None:
     widget = JobProgress()
     qtbot.addWidget(widget)
