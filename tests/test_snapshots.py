@@ -239,3 +239,24 @@ def test_later_saves_still_catch_a_secret_added_to_a_part_seen_clean(tmp_path: P
     assert loaded["files"][8] == state["files"][8]
     again = store.save("s1", state)  # a dirty state saved twice is redacted twice
     assert key.encode() not in zstandard.ZstdDecompressor().decompress(again.path.read_bytes())
+
+
+def test_secrets_inside_non_json_types_are_redacted_too(tmp_path: Path) -> None:
+    """The walk splits the caller's own objects; a dataclass still gets redacted."""
+    import dataclasses
+    import datetime
+
+    @dataclasses.dataclass
+    class Creds:
+        note: str
+
+    key = "sk-ant-" + "api03-" + "Wp4" * 30
+    store = SnapshotStore(tmp_path / "state")
+    state = {
+        "when": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        "items": [Creds(note=f"the key is {key}"), {"plain": "x" * 70_000}],
+    }
+    for _ in range(2):  # cold, then with clean parts remembered
+        info = store.save("s1", state)
+        raw = zstandard.ZstdDecompressor().decompress(info.path.read_bytes())
+        assert key.encode() not in raw and b"[REDACTED" in raw

@@ -18,7 +18,6 @@ redaction changed the document.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import re
 import threading
@@ -87,7 +86,7 @@ class SnapshotStore:
             data = orjson.dumps(state)
         except orjson.JSONEncodeError as exc:
             raise BadInputError(f"session state cannot be saved as JSON: {exc}") from exc
-        blob = _redacted_and_compressed(data, self._clean)
+        blob = _redacted_and_compressed(data, self._clean, state)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._clean_stale_temps()
         tmp = self.state_dir / f"{_TEMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}-{session_id}"
@@ -215,32 +214,43 @@ class CleanParts:
     LIMIT = 200_000
 
     def __init__(self) -> None:
-        self._seen: set[bytes] = set()
+        self._seen: set[tuple[int, int]] = set()
+        self.redactions = 0
+        """Leaves changed by redaction so far: a walk that changed none keeps the bytes."""
 
     @staticmethod
-    def digest(part: bytes) -> bytes:
-        return hashlib.sha256(part).digest()  # SHA-NI makes it the fastest digest here
+    def digest(part: bytes) -> tuple[int, int]:
+        """Length and Python's keyed SipHash of the part.
+
+        SHA-256 was tried: with thousands of small parts its per-call cost was a
+        third of a save. SipHash is keyed with a random per-process secret, so no
+        input can be crafted to collide with a part remembered as clean, and an
+        accidental 64-bit collision at the same length is out of reach.
+        """
+        return len(part), hash(part)
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def __contains__(self, digest: bytes) -> bool:
+    def __contains__(self, digest: tuple[int, int]) -> bool:
         return digest in self._seen
 
-    def add(self, digest: bytes) -> None:
+    def add(self, digest: tuple[int, int]) -> None:
         if len(self._seen) >= self.LIMIT:
             self._seen.clear()
         self._seen.add(digest)
 
 
-def _redacted_and_compressed(data: bytes, clean: CleanParts | None = None) -> bytes:
+def _redacted_and_compressed(
+    data: bytes, clean: CleanParts | None = None, state: Any = None
+) -> bytes:
     clean = clean if clean is not None else CleanParts()
     whole = clean.digest(data)
     if whole in clean:
         return bytes(_compressor().compress(data))
     if len(data) < _PARALLEL_FROM:
         if might_contain_secret(data):
-            data = _redact_document(data, clean)
+            data = _redact_document(data, clean, state)
         else:
             clean.add(whole)
         return bytes(_compressor().compress(data))
@@ -258,20 +268,26 @@ def _redacted_and_compressed(data: bytes, clean: CleanParts | None = None) -> by
     if not dirty:
         clean.add(whole)
         return result[0]
-    redacted = _redact_document(data, clean)
+    redacted = _redact_document(data, clean, state)
     if redacted == data:
         clean.add(whole)
         return result[0]
     return bytes(_compressor().compress(redacted))
 
 
-def _redact_document(data: bytes, clean: CleanParts) -> bytes:
-    """`redact_obj` on the parsed document, walking only the parts that trip the gate.
+def _redact_document(data: bytes, clean: CleanParts, state: Any = None) -> bytes:
+    """`redact_obj` on the document, walking only the parts that trip the gate.
 
-    Parsing back gives plain JSON values whatever the input types were, so
-    nothing orjson knows how to write escapes the walk.
+    The walk splits the caller's own dicts and lists (no need to parse 5 MB
+    back), but every part it redacts is parsed back from its JSON bytes: plain
+    JSON values whatever the input types were, so nothing orjson knows how to
+    write escapes redaction. Parts left alone serialize to the bytes that were
+    gated.
     """
-    return orjson.dumps(_redact_suspicious(orjson.loads(data), clean))
+    root = state if type(state) in (dict, list) else orjson.loads(data)
+    before = clean.redactions
+    result = _redact_suspicious(root, clean)
+    return data if clean.redactions == before else orjson.dumps(result)
 
 
 def _redact_suspicious(value: Any, clean: CleanParts) -> Any:
@@ -285,42 +301,76 @@ def _redact_suspicious(value: Any, clean: CleanParts) -> Any:
     if isinstance(value, dict):
         entries = list(value.items())
         parts = [orjson.dumps({k: v}) for k, v in entries]  # the key is context
+        walk = [_is_big(p, v) for p, (_, v) in zip(parts, entries, strict=True)]
         out: dict[str, Any] = {}
-        for (key, child), part, flag in zip(entries, parts, _suspicious(parts, clean), strict=True):
+        flags = _suspicious(parts, clean, walk)
+        for (key, child), part, flag, big in zip(entries, parts, flags, walk, strict=True):
             if not flag:
                 out[key] = child
-            elif len(part) > _GROUP_BYTES and isinstance(child, dict | list):
-                out[redact_text(key)] = _redact_suspicious(child, clean)  # no key rule
+            elif big:
+                safe_key = redact_text(key)  # a container: no key rule
+                clean.redactions += safe_key != key
+                out[safe_key] = _walk_container(child, part, clean)
             else:
                 out.update(_redact_leaf({key: child}, part, clean))
         return out
     if isinstance(value, list):
         parts = [orjson.dumps(v) for v in value]
+        walk = [_is_big(p, v) for p, v in zip(parts, value, strict=True)]
+        flags = _suspicious(parts, clean, walk)
         return [
             child
             if not flag
-            else _redact_suspicious(child, clean)
-            if len(part) > _GROUP_BYTES and isinstance(child, dict | list)
+            else _walk_container(child, part, clean)
+            if big
             else _redact_leaf(child, part, clean)
-            for child, part, flag in zip(value, parts, _suspicious(parts, clean), strict=True)
+            for child, part, flag, big in zip(value, parts, flags, walk, strict=True)
         ]
-    return redact_obj(value)
-
-
-def _redact_leaf(value: Any, part: bytes, clean: CleanParts) -> Any:
     redacted = redact_obj(value)
+    if redacted != value:
+        clean.redactions += 1
+    return redacted
+
+
+def _is_big(part: bytes, value: Any) -> bool:
+    return len(part) > _GROUP_BYTES and isinstance(value, dict | list)
+
+
+def _walk_container(value: Any, part: bytes, clean: CleanParts) -> Any:
+    redacted = _redact_suspicious(value, clean)
     if redacted == value:
         clean.add(clean.digest(part))
     return redacted
 
 
-def _suspicious(parts: list[bytes], clean: CleanParts) -> list[bool]:
-    """Which of these JSON texts trip the gate, testing small neighbours together."""
+def _redact_leaf(value: Any, part: bytes, clean: CleanParts) -> Any:
+    value = orjson.loads(part)  # plain JSON values, whatever the caller's types were
+    redacted = redact_obj(value)
+    if redacted == value:
+        clean.add(clean.digest(part))
+    else:
+        clean.redactions += 1
+    return redacted
+
+
+def _suspicious(parts: list[bytes], clean: CleanParts, walk: list[bool]) -> list[bool]:
+    """Which of these JSON texts trip the gate, testing small neighbours together.
+
+    A big container (`walk`) not seen before is flagged without gating it whole:
+    the walk gates its children anyway, and most of them are usually known clean.
+    """
     if len(parts) == 1:
         return [True]  # the parent tripped it, and this is all there is
     digests = [clean.digest(p) for p in parts]
     flags = [False] * len(parts)
-    todo = [k for k, d in enumerate(digests) if d not in clean]
+    todo = []
+    for k, d in enumerate(digests):
+        if d in clean:
+            continue
+        if walk[k]:
+            flags[k] = True
+        else:
+            todo.append(k)
     i = 0
     while i < len(todo):
         j, size = i + 1, len(parts[todo[i]])
