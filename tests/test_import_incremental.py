@@ -14,7 +14,7 @@ import orjson
 
 from core.local.export import export_session
 from core.service import Service
-from tests.support import REPO
+from tests.support import REPO, duplicate_rows
 
 
 def line(i: int, text: str = "hello") -> bytes:
@@ -180,9 +180,6 @@ async def test_kill_9_mid_import_then_rerun_is_complete_without_duplicates(
         r = await svc.import_now([str(f)])
         assert r.lines_read == 3000 - partial
         assert await counts(svc) == (3000, 3000, 3000)
-        dupes = await svc.db.scalar(
-            "SELECT count(*) FROM (SELECT seq FROM messages GROUP BY seq HAVING count(*) > 1)"
-        )
-        assert dupes == 0
+        assert await duplicate_rows(svc.db) == 0
         assert await exported_sha(svc, tmp_path) == hashlib.sha256(f.read_bytes()).hexdigest()
     assert not os.path.exists(ws / ".lock") or (ws / ".lock").read_text() == ""

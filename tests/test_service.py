@@ -15,7 +15,7 @@ import pytest
 from core.errors import BadInputError
 from core.models import JobState
 from core.service import Service
-from tests.support import CLAUDE_FIXTURES, REPO
+from tests.support import CLAUDE_FIXTURES, REPO, duplicate_rows
 
 
 async def test_import_job_reports_progress_and_a_result(service: Service) -> None:
@@ -81,11 +81,7 @@ async def test_import_job_killed_mid_way_resumes_on_the_next_start(tmp_path: Pat
         done = await svc.jobs.wait(job.id)
         assert done.state == JobState.DONE
         assert await svc.db.scalar("SELECT count(*) FROM messages") == 20 * 400
-        dupes = await svc.db.scalar(
-            "SELECT count(*) FROM (SELECT source_id, seq FROM messages"
-            " GROUP BY source_id, seq HAVING count(*) > 1)"
-        )
-        assert dupes == 0
+        assert await duplicate_rows(svc.db) == 0
 
 
 async def test_user_price_table_overrides_the_shipped_one(tmp_path: Path) -> None:

@@ -99,40 +99,34 @@ def test_selecting_a_session_shows_its_messages(make_window, imported_ws: Path) 
     assert all(role in text for role in roles)
 
 
-def test_tool_payloads_are_folded_until_clicked(make_window, imported_ws: Path) -> None:
-    h = make_window(imported_ws)
-    page = h.window.sessions
+def _first_long(h, pick):
+    """(session id, message, its long text) of the first message `pick` finds long."""
     sessions = h.call(h.client.list_sessions())
     for s in sorted(sessions, key=lambda s: -s.message_count):
-        detail = h.call(h.client.session(s.id))
-        long_tool = next((m for m in detail.messages if m.tools and len(m.tools) > 400), None)
-        if long_tool is not None:
-            break
-    else:
-        pytest.skip("no fixture message carries a long tool payload")
-    h.call(page.open_session(s.id))
-    assert long_tool.tools is not None
-    tail = long_tool.tools[300:360]
-    assert tail not in page.details.toPlainText()
-    page.details.anchorClicked.emit(f"toggle:{long_tool.id}")  # as a click on "▸ tools"
-    assert tail in page.details.toPlainText()
+        for m in h.call(h.client.session(s.id)).messages:
+            text = pick(m)
+            if text and len(text) > 400:
+                return s.id, m, text
+    pytest.fail("the fixtures should hold a message with a long folded part")
 
 
-def test_sidecar_metadata_is_folded_until_clicked(make_window, imported_ws: Path) -> None:
+@pytest.mark.parametrize(
+    ("pick", "label"),
+    [
+        (lambda m: m.tools, "tools"),
+        (lambda m: m.text if m.role == "metadata" else None, "details"),  # sidecar JSON
+    ],
+)
+def test_long_payloads_are_folded_until_clicked(
+    make_window, imported_ws: Path, pick, label: str
+) -> None:
     h = make_window(imported_ws)
     page = h.window.sessions
-    for s in h.call(h.client.list_sessions()):
-        detail = h.call(h.client.session(s.id))
-        meta = next((m for m in detail.messages if m.role == "metadata" and m.text), None)
-        if meta is not None and len(meta.text or "") > 400:
-            break
-    else:
-        pytest.fail("the fixtures' workflow sidecar JSON should give a long metadata record")
-    h.call(page.open_session(s.id))
-    assert meta.text is not None
-    tail = meta.text[300:360]
+    session_id, message, text = _first_long(h, pick)
+    h.call(page.open_session(session_id))
+    tail = text[300:360]
     assert tail not in page.details.toPlainText()
-    page.details.anchorClicked.emit(f"toggle:{meta.id}")  # as a click on "▸ details"
+    page.details.anchorClicked.emit(f"toggle:{message.id}")  # as a click on "▸ {label}"
     assert tail in page.details.toPlainText()
 
 
