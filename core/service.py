@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from core import __version__
+from core.config import TargetConfig
 from core.errors import BadInputError, NotFoundError
 from core.events import EventBus
 from core.jobs import JobContext, JobRunner
@@ -40,6 +42,16 @@ from core.models import (
     SourceInfo,
     Status,
 )
+from core.packing import IntegrityError
+from core.remote.folder import FolderStore
+from core.tier2.backup import (
+    VerifyResult,
+    backup_session,
+    latest_backup,
+    restore_session,
+    verify_backup,
+)
+from core.tier2.targets import open_store, probe
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -91,6 +103,7 @@ class Service:
             jobs = JobRunner(db, bus, concurrency=config.job_concurrency)
             service = cls(ws, db, bus, jobs, lock)
             jobs.register("import", service._import_job)
+            jobs.register("backup", service._backup_job)
             if run_jobs and not readonly:
                 await jobs.start()
         except BaseException:
@@ -236,6 +249,104 @@ class Service:
         self.bus.publish("sessions.changed", {"sessions": report.sessions})
         result: dict[str, Any] = orjson.loads(report.model_dump_json())
         return result
+
+    # Tier 2 -------------------------------------------------------------------
+    async def add_folder_target(self, name: str, path: str) -> TargetConfig:
+        self._writable()
+        if any(t.name == name for t in self.config.targets):
+            raise BadInputError(f"A target named {name!r} exists already")
+        full = await asyncio.to_thread(lambda: str(Path(path).expanduser().absolute()))
+        try:
+            target = TargetConfig(name=name, kind="folder", path=full)
+        except ValidationError as exc:
+            raise BadInputError(
+                f"{name!r} is not a usable target name",
+                hint="letters, digits, '.', '_' or '-', up to 40",
+            ) from exc
+        store = FolderStore(Path(target.path), name=name)
+        await store.create_root()
+        await probe(store)
+        self.config.targets.append(target)
+        await asyncio.to_thread(self.config.save, self.workspace.config_path)
+        return target
+
+    async def test_target(self, name: str | None) -> str:
+        store = open_store(self.config.target(name))
+        try:
+            return await probe(store)
+        finally:
+            await store.close()
+
+    async def start_backup(self, session_ids: list[str], target: str | None) -> JobInfo:
+        self._writable()
+        chosen = self.config.target(target)
+        if not session_ids:
+            rows = await self.db.fetchall(
+                "SELECT id FROM sessions s WHERE EXISTS (SELECT 1 FROM sources WHERE session_id"
+                " = s.id) ORDER BY started_at"
+            )
+            session_ids = [r[0] for r in rows]
+        if not session_ids:
+            raise BadInputError("There are no sessions to back up", hint="import some first")
+        title = f"Back up {len(session_ids)} session(s) to {chosen.name}"
+        return await self.jobs.submit(
+            "backup", {"sessions": session_ids, "target": chosen.name}, title=title
+        )
+
+    async def _backup_job(self, ctx: JobContext) -> dict[str, Any]:
+        target = self.config.target(str(ctx.params["target"]))
+        sessions = list(ctx.params["sessions"])
+        done = int((ctx.checkpoint or {}).get("done", 0))
+        store = open_store(target)
+        failed: list[str] = []
+        raw = stored = 0
+        try:
+            for i in range(done, len(sessions)):
+                ctx.check_cancelled()
+                try:
+                    result = await backup_session(self.db, store, target.name, sessions[i])
+                    raw += result.raw_bytes
+                    stored += result.stored_bytes
+                except (BadInputError, IntegrityError) as exc:
+                    failed.append(f"{sessions[i]}: {exc}")
+                await ctx.save_checkpoint({"done": i + 1}, steps_done=i + 1)
+                ctx.progress(items_done=i + 1, items_total=len(sessions))
+        finally:
+            await store.close()
+        self.bus.publish("backups.changed", {"target": target.name})
+        return {"sessions": len(sessions) - len(failed), "failed": failed,
+                "raw_bytes": raw, "stored_bytes": stored}  # fmt: skip
+
+    async def verify(self, target: str | None, *, deep: bool = False) -> list[VerifyResult]:
+        chosen = self.config.target(target)
+        rows = await self.db.fetchall(
+            "SELECT max(id) FROM backups WHERE target = ? GROUP BY session_id", (chosen.name,)
+        )
+        store = open_store(chosen)
+        try:
+            return [await verify_backup(self.db, store, int(r[0]), deep=deep) for r in rows]
+        finally:
+            await store.close()
+
+    async def restore(
+        self,
+        session_id: str,
+        dest: Path,
+        *,
+        target: str | None = None,
+        file: str | None = None,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        chosen = self.config.target(target)
+        backup_id = await latest_backup(self.db, session_id, chosen.name)
+        prefix = await self.db.scalar("SELECT prefix FROM backups WHERE id = ?", (backup_id,))
+        store = open_store(chosen)
+        try:
+            return await restore_session(
+                self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite
+            )
+        finally:
+            await store.close()
 
     def _writable(self) -> None:
         if self.readonly:

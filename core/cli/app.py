@@ -34,10 +34,14 @@ hook_app = typer.Typer(help="Claude Code hooks (the payload arrives on stdin).")
 session_app = typer.Typer(help="Start and end working sessions.", no_args_is_help=True)
 phase_app = typer.Typer(help="Phases group sessions into milestones.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs: list, cancel, resume.")
+target_app = typer.Typer(help="Backup targets (Tier 2).", no_args_is_help=True)
+target_add_app = typer.Typer(help="Add a backup target.", no_args_is_help=True)
+target_app.add_typer(target_add_app, name="add")
 app.add_typer(hook_app, name="hook")
 app.add_typer(session_app, name="session")
 app.add_typer(phase_app, name="phase")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(target_app, name="target")
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -590,6 +594,146 @@ def jobs_resume(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
             emit_json(done)
         else:
             err.print(f"{len(done)} jobs resumed")
+
+    run_async(go)
+
+
+# Tier 2 -------------------------------------------------------------------------
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", help="Target name (default: the only one).")
+]
+
+
+@target_add_app.command("folder")
+def target_add_folder(
+    name: str,
+    path: Path,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Back up to a folder: an external disk, a NAS mount, a synced folder."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            target = await svc.add_folder_target(name, str(path))
+        emit_json(target) if json else err.print(f"Target {target.name} → {target.path}: ok")
+
+    run_async(go)
+
+
+@target_app.command("list")
+def target_list(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """The backup targets."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            targets = svc.config.targets
+        if json:
+            emit_json(targets)
+            return
+        table(["name", "kind", "where"], [(t.name, t.kind, t.path) for t in targets])
+
+    run_async(go)
+
+
+@target_app.command("test")
+def target_test(
+    name: Annotated[str | None, typer.Argument()] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write, read back and delete a probe on the target."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            report = await svc.test_target(name)
+        emit_json({"result": report}) if json else err.print(report)
+
+    run_async(go)
+
+
+@app.command()
+def backup(
+    sessions: Annotated[list[str] | None, typer.Argument(metavar="[SESSION]...")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every session (the default).")] = False,
+    target: TargetOpt = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Compress, upload and verify sessions on a backup target."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            job = await svc.start_backup([] if all_ else list(sessions or []), target)
+            info = await follow_job(svc, job.id, quiet=json)
+        result = info.result or {}
+        if json:
+            emit_json({"job": info, "result": result})
+        elif info.state == JobState.DONE:
+            err.print(
+                f"{result.get('sessions', 0)} sessions backed up: "
+                f"{human_bytes(result.get('raw_bytes', 0))} → "
+                f"{human_bytes(result.get('stored_bytes', 0))}",
+                highlight=False,
+            )
+        for failure in result.get("failed", []):
+            err.print(f"  [yellow]![/] {failure}", highlight=False)
+        if info.state != JobState.DONE:
+            err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
+            raise typer.Exit(int(ExitCode.FAILED))
+        if result.get("failed"):
+            raise typer.Exit(int(ExitCode.PARTIAL))
+
+    run_async(go)
+
+
+@app.command()
+def verify(
+    deep: Annotated[bool, typer.Option(help="Download and hash every file too.")] = False,
+    target: TargetOpt = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Check every backup on a target against its manifest."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            results = await svc.verify(target, deep=deep)
+        bad = [r for r in results if not r.ok]
+        if json:
+            emit_json(results)
+        else:
+            err.print(f"{len(results) - len(bad)} of {len(results)} backups verified")
+            for r in bad:
+                err.print(f"  [red]✗[/] {r.session_id}: {'; '.join(r.problems)}", highlight=False)
+        if bad:
+            raise typer.Exit(int(ExitCode.PARTIAL))
+
+    run_async(go)
+
+
+@app.command()
+def restore(
+    session_id: Annotated[str, typer.Argument(metavar="SESSION")],
+    to: Annotated[Path, typer.Option("--to", help="Folder to restore into.")] = Path(),
+    file: Annotated[str | None, typer.Option(help="Only this file.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace files that exist.")] = False,
+    target: TargetOpt = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Restore a session's files from its latest backup, each checked first."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=False) as svc:
+            written = await svc.restore(
+                session_id, to, target=target, file=file, overwrite=overwrite
+            )
+        if json:
+            emit_json([str(p) for p in written])
+        else:
+            for p in written:
+                err.print(f"restored {p}", highlight=False)
 
     run_async(go)
 

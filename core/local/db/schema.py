@@ -204,5 +204,23 @@ CREATE INDEX jobs_state ON jobs(state, id);
 CREATE INDEX jobs_kind ON jobs(kind, created_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_SEARCH, V3_JOBS)
+V4_BACKUPS = """
+CREATE TABLE backups(
+  id            INTEGER PRIMARY KEY,
+  session_id    TEXT NOT NULL,
+  target        TEXT NOT NULL,
+  phase         TEXT,
+  prefix        TEXT NOT NULL,
+  manifest      TEXT NOT NULL,
+  raw_bytes     INTEGER NOT NULL,
+  stored_bytes  INTEGER NOT NULL,
+  created_at    TEXT NOT NULL,
+  verified_at   TEXT,
+  verify_status TEXT,
+  verify_error  TEXT
+);
+CREATE INDEX backups_session ON backups(session_id, target, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS)
 LATEST = len(MIGRATIONS)

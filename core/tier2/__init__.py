@@ -1,0 +1,1 @@
+"""Tier 2: backups of sessions to Google Drive or any folder."""

@@ -1,0 +1,237 @@
+"""Session backup to a Tier 2 store: pack → upload → verify → record.
+
+Each of a session's source files is exported byte for byte from the DB,
+compressed (hashes taken in the same pass), uploaded, and checked against the
+digests the store reports back; the manifest goes last, so a manifest on the
+remote always describes files that are all there. Only then is the backup
+recorded. Restore trusts nothing but the manifest: every file is checked
+against it before anything is written where the user asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.errors import BadInputError, NotFoundError
+from core.local.db.database import Database
+from core.local.export import export_source, session_sources
+from core.packing import IntegrityError
+from core.packing.compress import compress_file, decompress_file
+from core.packing.manifest import Manifest, ManifestFile
+from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, Store
+
+ROOT = "Tierkeeper"
+MANIFEST = "manifest.json"
+
+
+def session_prefix(phase: str | None, session_id: str) -> str:
+    return f"{ROOT}/{phase or 'no-phase'}/sessions/session_{session_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    backup_id: int
+    session_id: str
+    prefix: str
+    files: int
+    raw_bytes: int
+    stored_bytes: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _stored_names(paths: list[str]) -> list[str]:
+    """`<file name>.zst`, numbered when two source files share a name."""
+    seen: dict[str, int] = {}
+    out = []
+    for path in paths:
+        name = Path(path).name
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(f"{name}.zst" if n == 0 else f"{n}-{name}.zst")
+    return out
+
+
+def _check_remote(entry: ManifestFile, info: ObjectInfo) -> list[str]:
+    problems = []
+    if info.size != entry.stored_size:
+        problems.append(f"{entry.stored_name}: size {info.size}, expected {entry.stored_size}")
+    if info.sha256 is not None and info.sha256 != entry.stored_sha256:
+        problems.append(f"{entry.stored_name}: SHA-256 reported by the store differs")
+    if info.md5 is not None and info.md5 != entry.stored_md5:
+        problems.append(f"{entry.stored_name}: MD5 reported by the store differs")
+    return problems
+
+
+async def backup_session(db: Database, store: Store, target: str, session_id: str) -> BackupResult:
+    row = await db.fetchone("SELECT phase FROM sessions WHERE id = ?", (session_id,))
+    if row is None:
+        raise NotFoundError(f"No session {session_id!r}", hint="`tierkeeper sessions` lists them")
+    phase = row[0]
+    sources = await session_sources(db, session_id)
+    if not sources:
+        raise BadInputError(f"Session {session_id} has no stored files to back up")
+    prefix = session_prefix(phase, session_id)
+    names = _stored_names([p for _, p, _ in sources])
+    entries: list[ManifestFile] = []
+    with tempfile.TemporaryDirectory(prefix="tierkeeper-backup-") as tmp:
+        work = Path(tmp)
+        for (source_id, path, _role), stored in zip(sources, names, strict=True):
+            original = work / "original"
+            with open(original, "wb") as fh:  # noqa: ASYNC230 - a local temp file
+                await export_source(db, source_id, fh)
+            packed_path = work / stored
+            packed = await asyncio.to_thread(compress_file, original, packed_path)
+            info = await store.put(
+                f"{prefix}/{stored}",
+                PutSource(packed_path, packed.size, packed.sha256, packed.md5),
+            )
+            entry = ManifestFile.from_packed(Path(path).name, stored, packed).model_copy(
+                update={"remote_md5": info.md5, "remote_sha256": info.sha256}
+            )
+            problems = _check_remote(entry, info)
+            if problems:
+                raise IntegrityError(
+                    "The store reports something other than what was uploaded: "
+                    + "; ".join(problems),
+                    hint="run the backup again; if it persists, check the target",
+                )
+            entries.append(entry)
+            packed_path.unlink()
+        manifest = Manifest(session_id=session_id, phase=phase, files=tuple(entries))
+        data = manifest.to_bytes()
+        manifest_path = work / MANIFEST
+        manifest_path.write_bytes(data)
+        await store.put(
+            f"{prefix}/{MANIFEST}",
+            PutSource(
+                manifest_path,
+                len(data),
+                hashlib.sha256(data).hexdigest(),
+                hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            ),
+        )
+    # read the manifest back: what a restore will see
+    back = io.BytesIO()
+    await store.get(f"{prefix}/{MANIFEST}", back)
+    if back.getvalue() != data:
+        raise IntegrityError("The manifest read back from the store differs from the one written")
+    raw = sum(e.size for e in entries)
+    stored_bytes = sum(e.stored_size for e in entries) + len(data)
+    backup_id = await db.execute(
+        """INSERT INTO backups(session_id, target, phase, prefix, manifest, raw_bytes,
+           stored_bytes, created_at, verified_at, verify_status) VALUES (?,?,?,?,?,?,?,?,?,?)""",
+        (session_id, target, phase, prefix, data.decode(), raw, stored_bytes, _now(), _now(),
+         "ok"),
+    )  # fmt: skip
+    return BackupResult(backup_id, session_id, prefix, len(entries), raw, stored_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    backup_id: int
+    session_id: str
+    ok: bool
+    problems: list[str]
+
+
+async def verify_backup(
+    db: Database, store: Store, backup_id: int, *, deep: bool = False
+) -> VerifyResult:
+    """Re-stat every artifact against the manifest; `deep` downloads and hashes them too."""
+    row = await db.fetchone("SELECT session_id, prefix, manifest FROM backups WHERE id = ?",
+                            (backup_id,))  # fmt: skip
+    if row is None:
+        raise NotFoundError(f"No backup {backup_id}")
+    manifest = Manifest.parse(str(row[2]).encode())
+    problems: list[str] = []
+    for entry in manifest.files:
+        key = f"{row[1]}/{entry.stored_name}"
+        try:
+            info = await store.stat(key)
+        except ObjectNotFound:
+            problems.append(f"{entry.stored_name}: missing from the target")
+            continue
+        problems += _check_remote(entry, info)
+        if deep and not problems:
+            problems += await _deep_check(store, key, entry)
+    status = "ok" if not problems else "failed"
+    await db.execute(
+        "UPDATE backups SET verified_at = ?, verify_status = ?, verify_error = ? WHERE id = ?",
+        (_now(), status, "; ".join(problems) or None, backup_id),
+    )
+    return VerifyResult(backup_id, str(row[0]), not problems, problems)
+
+
+async def _deep_check(store: Store, key: str, entry: ManifestFile) -> list[str]:
+    with tempfile.TemporaryFile() as fh:
+        await store.get(key, fh)
+        fh.seek(0)
+        digest = await asyncio.to_thread(lambda: hashlib.file_digest(fh, "sha256").hexdigest())
+    if digest != entry.stored_sha256:
+        return [f"{entry.stored_name}: content does not match the manifest (damaged)"]
+    return []
+
+
+async def latest_backup(db: Database, session_id: str, target: str) -> int:
+    value = await db.scalar(
+        "SELECT max(id) FROM backups WHERE session_id = ? AND target = ?", (session_id, target)
+    )
+    if value is None:
+        raise NotFoundError(
+            f"Session {session_id} has no backup on {target}",
+            hint="run `tierkeeper backup` first",
+        )
+    return int(value)
+
+
+async def restore_session(
+    db: Database,
+    store: Store,
+    session_id: str,
+    prefix: str,
+    dest: Path,
+    *,
+    file: str | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Downloads, checks against the manifest, and writes into `dest` (never outside it)."""
+    buf = io.BytesIO()
+    await store.get(f"{prefix}/{MANIFEST}", buf)
+    manifest = Manifest.parse(buf.getvalue())
+    if manifest.session_id != session_id:
+        raise IntegrityError(f"The manifest at {prefix} belongs to {manifest.session_id!r}")
+    entries = [e for e in manifest.files if file is None or e.name == file]
+    if not entries:
+        raise NotFoundError(f"The backup of {session_id} has no file named {file!r}")
+    await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="tierkeeper-restore-") as tmp:
+        for entry in entries:
+            packed = Path(tmp) / entry.stored_name
+            with open(packed, "wb") as fh:  # noqa: ASYNC230 - a local temp file
+                await store.get(f"{prefix}/{entry.stored_name}", fh)
+            target = dest / entry.name  # names were checked safe when the manifest was parsed
+            if target.exists() and not overwrite:
+                target = _free_name(target)
+            await asyncio.to_thread(decompress_file, packed, target, expect_sha256=entry.sha256)
+            written.append(target)
+    return written
+
+
+def _free_name(path: Path) -> Path:
+    """`name (restored N).ext`: restore never replaces a file unless told to."""
+    n = 1
+    while True:
+        candidate = path.with_name(f"{path.stem} (restored {n}){path.suffix}")
+        if not candidate.exists():
+            return candidate
+        n += 1

@@ -1,0 +1,96 @@
+"""Tier 2 to a folder, as a user drives it from the CLI: back up, verify, restore."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support import CLAUDE_FIXTURES, REPO
+
+SESSION = "edge_cases"
+SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
+
+
+def tk(*args: str, ws: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
+        cwd=REPO, capture_output=True, timeout=180,
+    )  # fmt: skip
+
+
+def ok(proc: subprocess.CompletedProcess[bytes]) -> Any:
+    assert proc.returncode == 0, proc.stderr.decode()
+    return orjson.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+@pytest.fixture(scope="module")
+def backed_up(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tier2")
+    ws, disk = root / "ws", root / "disk"
+    ok(tk("import", str(CLAUDE_FIXTURES), "--json", ws=ws))
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    out = ok(tk("backup", "--all", "--json", ws=ws))
+    assert out["job"]["state"] == "done" and out["result"]["failed"] == []
+    return ws, disk
+
+
+def test_backup_writes_the_tier2_layout_with_manifests(backed_up: tuple[Path, Path]) -> None:
+    _, disk = backed_up
+    folder = disk / "Tierkeeper" / "no-phase" / "sessions" / f"session_{SESSION}"
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    (entry,) = manifest["files"]
+    assert (
+        entry["name"] == SOURCE.name
+        and entry["sha256"] == hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    )
+    stored = (folder / entry["stored_name"]).read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == entry["stored_sha256"]
+    assert entry["remote_sha256"] == entry["stored_sha256"]
+
+
+def test_restore_gives_back_the_same_bytes_and_never_overwrites(
+    backed_up: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ws, _ = backed_up
+    dest = tmp_path / "restored"
+    (first,) = ok(tk("restore", SESSION, "--to", str(dest), "--json", ws=ws))
+    assert Path(first).read_bytes() == SOURCE.read_bytes()
+    (second,) = ok(tk("restore", SESSION, "--to", str(dest), "--json", ws=ws))
+    assert second != first and "(restored 1)" in second
+    assert Path(first).read_bytes() == Path(second).read_bytes() == SOURCE.read_bytes()
+
+
+def test_verify_finds_a_damaged_artifact_and_restore_refuses_it(
+    tmp_path: Path,
+) -> None:
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("import", str(SOURCE), "--json", ws=ws))
+    ok(tk("target", "add", "folder", "nas", str(disk), "--json", ws=ws))
+    ok(tk("backup", SESSION, "--json", ws=ws))
+    assert all(r["ok"] for r in ok(tk("verify", "--deep", "--json", ws=ws)))
+    folder = disk / "Tierkeeper" / "no-phase" / "sessions" / f"session_{SESSION}"
+    stored = folder / f"{SOURCE.name}.zst"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # bit rot on the backup disk, same size
+    stored.write_bytes(bytes(data))
+    proc = tk("verify", "--deep", "--json", ws=ws)
+    assert proc.returncode == 4
+    (result,) = orjson.loads(proc.stdout)
+    assert not result["ok"] and "damaged" in result["problems"][0]
+    dest = tmp_path / "out"
+    proc = tk("restore", SESSION, "--to", str(dest), ws=ws)
+    assert proc.returncode != 0 and b"Traceback" not in proc.stderr
+    assert not dest.exists() or not any(dest.iterdir())
+
+
+def test_backup_without_a_target_says_how_to_add_one(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ok(tk("import", str(SOURCE), "--json", ws=ws))
+    proc = tk("backup", ws=ws)
+    assert proc.returncode == 2 and b"tierkeeper target add folder" in proc.stderr
