@@ -21,7 +21,13 @@ venv: $(STAMP)
 system-deps:
 	@bash .ci/system-deps
 
+# The embedded default: the default workspace, plus a local folder as its first
+# backup target so every button has somewhere to go without an account.
+DEFAULT_TARGET ?= $(HOME)/.local/share/tierkeeper-backup
+
 run: system-deps venv
+	@$(BIN)/tierkeeper target list --json 2>/dev/null | grep -q '"name"' || \
+	  $(BIN)/tierkeeper target add folder local "$(DEFAULT_TARGET)" || true
 	$(BIN)/tierkeeper gui
 
 lint: venv
