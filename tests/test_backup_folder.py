@@ -94,3 +94,21 @@ def test_backup_without_a_target_says_how_to_add_one(tmp_path: Path) -> None:
     ok(tk("import", str(SOURCE), "--json", ws=ws))
     proc = tk("backup", ws=ws)
     assert proc.returncode == 2 and b"tierkeeper target add folder" in proc.stderr
+
+
+def test_session_end_backs_the_session_up(tmp_path: Path) -> None:
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    ok(tk("phase", "new", "m1", "--json", ws=ws))
+    sid = ok(tk("session", "start", "--json", ws=ws))["session"]
+    end = ok(tk("session", "end", sid, "--summary", "done", "--json", ws=ws))
+    assert end["backup"]["state"] == "done"
+    folder = disk / "Tierkeeper" / "m1" / "sessions" / f"session_{sid}"
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    names = {f["name"] for f in manifest["files"]}
+    assert names == {f"session_{sid}.jsonl", f"session_{sid}_handoff.md"}
+    restored = tmp_path / "back"
+    ok(tk("restore", sid, "--to", str(restored), "--json", ws=ws))
+    assert (restored / f"session_{sid}_handoff.md").read_bytes() == (
+        ws / "handoffs" / f"session_{sid}_handoff.md"
+    ).read_bytes()

@@ -458,10 +458,16 @@ def session_end(
             report = await svc.import_now(
                 [str(svc.workspace.log_path(sid)), str(path)], "tierkeeper"
             )
+            backup = None
+            if svc.config.targets:  # the handoff note is written: the session leaves the machine
+                job = await svc.start_backup([sid], svc.config.targets[0].name)
+                backup = await follow_job(svc, job.id, quiet=json)
         if json:
-            emit_json({"session": sid, "handoff": str(path), "import": report})
+            emit_json({"session": sid, "handoff": str(path), "import": report, "backup": backup})
         else:
             err.print(f"Session {sid} ended; handoff note: {path}")
+            if backup is not None:
+                err.print(f"Backup to {svc.config.targets[0].name}: {backup.state.value}")
 
     run_async(go)
 
