@@ -30,6 +30,7 @@ BENCHMARKS = (
     "import",
     "search",
     "hook",
+    "backup",
 )
 
 
