@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -393,7 +393,3 @@ def _summary(row: Any, cost: dict[str, Any] | None) -> SessionSummary:
         cost_usd=float(c.get("cost_usd", 0.0)),
         raw_bytes=int(row["raw_bytes"]),
     )
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import zstandard
 
-from core.local.db.database import Row, Transaction
+from core.local.db.database import Transaction
 from core.local.importers.records import ParsedMessage, SessionMeta
 
 _MESSAGE_SQL = """INSERT INTO messages(id, session_id, source_id, seq, byte_offset, uuid,
@@ -217,7 +217,3 @@ async def refresh_message_count(tx: Transaction, session_id: str) -> None:
         " WHERE id = ?",
         (session_id, session_id),
     )
-
-
-def source_row_dict(row: Row | None) -> dict[str, object] | None:
-    return None if row is None else {k: row[k] for k in row.keys()}  # noqa: SIM118
