@@ -19,6 +19,7 @@ from core.remote.base import (
     PermanentError,
     ProgressFn,
     PutSource,
+    ResumeSlot,
     Store,
     TransientError,
 )
@@ -58,10 +59,15 @@ class FlakyStore(FolderStore):
             raise err
 
     async def put(
-        self, key: str, source: PutSource, progress: ProgressFn | None = None
+        self,
+        key: str,
+        source: PutSource,
+        progress: ProgressFn | None = None,
+        *,
+        resume: ResumeSlot | None = None,
     ) -> ObjectInfo:
         self._hit("put")
-        return await super().put(key, source, progress)
+        return await super().put(key, source, progress, resume=resume)
 
     async def get(
         self,
@@ -163,6 +169,20 @@ async def test_jittered_delays_stay_under_the_cap(root: Path) -> None:
         assert 0.0 <= delay <= min(5.0, 0.25 * 2 ** (retry - 1))
     assert max(sleeps.delays) <= 5.0
     assert len(set(sleeps.delays)) > 1  # jittered, not a fixed schedule
+
+
+async def test_a_retry_after_from_the_server_is_honoured(root: Path, tmp_path: Path) -> None:
+    class AskToWait(FlakyStore):
+        def _hit(self, op: str) -> None:
+            self.calls[op] += 1
+            if self.calls[op] == 1:
+                raise TransientError("429 rate limited", retry_after=7.0)
+
+    sleeps = Sleeps()
+    store = RetryingStore(AskToWait(root), base_delay=0.1, max_delay=30, sleep=sleeps)
+    await store.put("a.bin", make_source(tmp_path / "src", b"x" * 10))
+    assert len(sleeps.delays) == 1
+    assert sleeps.delays[0] >= 7.0  # not the 0.1 s jitter the policy alone would pick
 
 
 async def test_gives_up_with_the_last_error_saying_how_often(root: Path) -> None:

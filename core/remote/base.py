@@ -30,7 +30,16 @@ class ObjectNotFound(RemoteError):
 
 
 class TransientError(RemoteError):
-    """Worth retrying after a pause (network drop, timeout, 429, 5xx)."""
+    """Worth retrying after a pause (network drop, timeout, 429, 5xx).
+
+    `retry_after` carries the pause the server asked for (a `Retry-After`
+    header), which a retry wrapper must honour rather than its own guess.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 retry_after: float | None = None) -> None:  # fmt: skip
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class PermanentError(RemoteError):
@@ -65,13 +74,40 @@ class PutSource:
     md5: str
 
 
+class ResumeSlot(Protocol):
+    """Where a store parks the handle of an upload in flight (a Drive session URI,
+    an S3 upload id), so a job restarted after a crash resumes instead of restarting.
+
+    The job owns the slot and persists it in its row; a slot belongs to one key
+    and one content (`PutSource.sha256`), so a handle is never applied to other bytes.
+    A store that resumes without help (a folder) may ignore it.
+    """
+
+    def load(self) -> str | None: ...
+
+    async def save(self, handle: str | None) -> None:
+        """Called with the new handle once the upload exists remotely, and with
+        None once it has finished (or was found to be dead)."""
+        ...
+
+
 class Store(Protocol):
     """Keys are relative POSIX paths ('phase/sessions/session_x/manifest.json')."""
 
     name: str
 
-    async def put(self, key: str, source: PutSource, progress: ProgressFn | None = None
-                  ) -> ObjectInfo: ...  # fmt: skip
+    async def put(
+        self,
+        key: str,
+        source: PutSource,
+        progress: ProgressFn | None = None,
+        *,
+        resume: ResumeSlot | None = None,
+    ) -> ObjectInfo:
+        """Uploads atomically: a reader sees the old object or the whole new one.
+
+        Putting a key that exists replaces it (one object per key, never two)."""
+        ...
 
     async def get(
         self,

@@ -25,6 +25,7 @@ from core.remote.base import (
     ObjectNotFound,
     ProgressFn,
     PutSource,
+    ResumeSlot,
     Store,
     TransientError,
 )
@@ -73,6 +74,8 @@ class RetryingStore:
             err.args = (err.message,)
             raise err
         pause = self._delay(attempt)
+        if err.retry_after is not None:  # the server said how long: never come back sooner
+            pause = max(pause, min(err.retry_after, self.max_delay * 4))
         log.info(
             "%s on %s failed (%s); retry %d of %d in %.1fs",
             what,
@@ -96,9 +99,16 @@ class RetryingStore:
     # -- the Store protocol ------------------------------------------------
 
     async def put(
-        self, key: str, source: PutSource, progress: ProgressFn | None = None
+        self,
+        key: str,
+        source: PutSource,
+        progress: ProgressFn | None = None,
+        *,
+        resume: ResumeSlot | None = None,
     ) -> ObjectInfo:
-        return await self._call(f"put {key}", lambda: self.inner.put(key, source, progress))
+        return await self._call(
+            f"put {key}", lambda: self.inner.put(key, source, progress, resume=resume)
+        )
 
     async def get(
         self,
