@@ -65,3 +65,16 @@ class PartialFailure(TierkeeperError):
 
 class JobCancelled(TierkeeperError):
     pass
+
+
+class JobMustWait(TierkeeperError):
+    """Raised by a job whose resource is unreachable: the runner parks it (state
+    `waiting`) with its checkpoint instead of failing it, and requeues it, in order,
+    once a probe of the resource succeeds."""
+
+    def __init__(self, resource: str, reason: str, *, needs_user: bool = False) -> None:
+        super().__init__(reason)
+        self.resource = resource
+        self.needs_user = needs_user
+        if needs_user:
+            self.exit_code = ExitCode.NEEDS_USER

@@ -95,6 +95,8 @@ class SearchHit(BaseModel):
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting"
+    """Parked until something outside comes back: a target that is offline, a sign-in."""
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -115,6 +117,9 @@ class JobInfo(BaseModel):
     eta_seconds: float | None = None
     error: str | None = None
     result: dict[str, Any] | None = None
+    resource: str | None = Field(None, description="what the job needs, e.g. 'target:nas'")
+    wait_reason: str | None = None
+    needs_user: bool = Field(False, description="waiting for the user (sign in), not a network")
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None

@@ -42,16 +42,15 @@ from core.models import (
     SourceInfo,
     Status,
 )
-from core.packing import IntegrityError
 from core.remote.folder import FolderStore
 from core.tier2.backup import (
     VerifyResult,
-    backup_session,
     latest_backup,
     restore_session,
     verify_backup,
 )
-from core.tier2.targets import open_store, probe
+from core.tier2.backup_job import run_backup
+from core.tier2.targets import RetryPolicy, open_store, probe, reachable, resource_of
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -73,6 +72,7 @@ class Service:
         self._lock = lock
         self.config = workspace.config()
         self.prices = PriceTable.load(self.config.pricing_file)
+        self.retry = RetryPolicy()
 
     @property
     def readonly(self) -> bool:
@@ -86,7 +86,11 @@ class Service:
         init: bool = True,
         readonly: bool = False,
         run_jobs: bool = True,
+        retry: RetryPolicy | None = None,
+        probe_delay: float = 2.0,
     ) -> Service:
+        """`retry` bounds how long a store call retries before its job waits;
+        `probe_delay` is the first pause before a waiting target is tried again."""
         ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
         if init and not readonly:
             await asyncio.to_thread(ws.init)
@@ -100,10 +104,12 @@ class Service:
         try:
             db = await Database.open(ws.db_path, migrate=not readonly)
             bus = EventBus()
-            jobs = JobRunner(db, bus, concurrency=config.job_concurrency)
+            jobs = JobRunner(db, bus, concurrency=config.job_concurrency, probe_delay=probe_delay)
             service = cls(ws, db, bus, jobs, lock)
+            service.retry = retry or RetryPolicy()
             jobs.register("import", service._import_job)
             jobs.register("backup", service._backup_job)
+            jobs.register_probe("target:", service._probe_target)
             if run_jobs and not readonly:
                 await jobs.start()
         except BaseException:
@@ -271,7 +277,7 @@ class Service:
         return target
 
     async def test_target(self, name: str | None) -> str:
-        store = open_store(self.config.target(name))
+        store = open_store(self.config.target(name), self.retry)
         try:
             return await probe(store)
         finally:
@@ -290,39 +296,29 @@ class Service:
             raise BadInputError("There are no sessions to back up", hint="import some first")
         title = f"Back up {len(session_ids)} session(s) to {chosen.name}"
         return await self.jobs.submit(
-            "backup", {"sessions": session_ids, "target": chosen.name}, title=title
+            "backup",
+            {"sessions": session_ids, "target": chosen.name},
+            title=title,
+            resource=resource_of(chosen.name),
         )
 
     async def _backup_job(self, ctx: JobContext) -> dict[str, Any]:
-        target = self.config.target(str(ctx.params["target"]))
-        sessions = list(ctx.params["sessions"])
-        done = int((ctx.checkpoint or {}).get("done", 0))
-        store = open_store(target)
-        failed: list[str] = []
-        raw = stored = 0
+        return await run_backup(ctx, self.db, self.bus, self.config, self.retry)
+
+    async def _probe_target(self, resource: str) -> None:
+        name = resource.split(":", 1)[1]
+        store = open_store(self.config.target(name), RetryPolicy(attempts=1))
         try:
-            for i in range(done, len(sessions)):
-                ctx.check_cancelled()
-                try:
-                    result = await backup_session(self.db, store, target.name, sessions[i])
-                    raw += result.raw_bytes
-                    stored += result.stored_bytes
-                except (BadInputError, IntegrityError) as exc:
-                    failed.append(f"{sessions[i]}: {exc}")
-                await ctx.save_checkpoint({"done": i + 1}, steps_done=i + 1)
-                ctx.progress(items_done=i + 1, items_total=len(sessions))
+            await reachable(store)
         finally:
             await store.close()
-        self.bus.publish("backups.changed", {"target": target.name})
-        return {"sessions": len(sessions) - len(failed), "failed": failed,
-                "raw_bytes": raw, "stored_bytes": stored}  # fmt: skip
 
     async def verify(self, target: str | None, *, deep: bool = False) -> list[VerifyResult]:
         chosen = self.config.target(target)
         rows = await self.db.fetchall(
             "SELECT max(id) FROM backups WHERE target = ? GROUP BY session_id", (chosen.name,)
         )
-        store = open_store(chosen)
+        store = open_store(chosen, self.retry)
         try:
             return [await verify_backup(self.db, store, int(r[0]), deep=deep) for r in rows]
         finally:
@@ -340,7 +336,7 @@ class Service:
         chosen = self.config.target(target)
         backup_id = await latest_backup(self.db, session_id, chosen.name)
         prefix = await self.db.scalar("SELECT prefix FROM backups WHERE id = ?", (backup_id,))
-        store = open_store(chosen)
+        store = open_store(chosen, self.retry)
         try:
             return await restore_session(
                 self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite

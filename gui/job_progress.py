@@ -40,6 +40,8 @@ def describe(job: JobInfo) -> str:
         parts.append(f"{human_duration(job.eta_seconds)} left")
     if job.state == JobState.QUEUED:
         parts.append("waiting to start")
+    if job.state == JobState.WAITING:
+        parts.append(f"waiting: {job.wait_reason or 'the target is unreachable'}")
     return " · ".join(parts)
 
 

@@ -42,7 +42,7 @@ _LABELS = {
     "search": "Search",
     "settings": "Settings",
 }
-_ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+_ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING)
 
 
 class MainWindow(QMainWindow):
@@ -230,6 +230,9 @@ class MainWindow(QMainWindow):
         text = f"in-process service · {plural(self.jobs_running(), 'job')} running"
         if queued:
             text += f" · {queued} queued"
+        waiting = sum(1 for s in self._jobs.values() if s == JobState.WAITING)
+        if waiting:
+            text += f" · {waiting} waiting for a target"
         self.service_label.setText(text)
 
     # lifecycle --------------------------------------------------------------

@@ -559,13 +559,29 @@ def jobs(
                     j.title,
                     _job_progress(j),
                     short_ts(j.created_at),
-                    j.error or "",
+                    j.error or j.wait_reason or "",
                 )
                 for j in rows
             ],
         )
 
     run_async(go)
+
+
+def _explain_waiting(info: Any) -> None:
+    """A parked job is not a failure: say why it waits and what brings it back."""
+    err.print(f"[yellow]waiting:[/] {info.wait_reason}", highlight=False)
+    if info.needs_user:
+        name = (info.resource or "").removeprefix("target:")
+        err.print(f"sign in again with `tierkeeper target reconnect {name}`; the job then "
+                  "continues where it stopped", highlight=False)  # fmt: skip
+        raise typer.Exit(int(ExitCode.NEEDS_USER))
+    err.print(
+        "the job stays queued and runs when the target answers again "
+        "(at the next start of Tierkeeper, or now with `tierkeeper jobs retry`)",
+        highlight=False,
+    )
+    raise typer.Exit(int(ExitCode.PARTIAL))
 
 
 def _job_progress(j: Any) -> str:
@@ -584,6 +600,28 @@ def jobs_cancel(job_id: int, workspace: WorkspaceOpt = None, json: JsonOpt = Fal
         async with await _service(workspace, write=True) as svc:
             info = await svc.jobs.cancel(job_id)
         emit_json(info) if json else err.print(f"Job {info.id}: {info.state.value}")
+
+    run_async(go)
+
+
+@jobs_app.command("retry")
+def jobs_retry(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Try waiting jobs again now (a target came back), and wait for them."""
+
+    async def go() -> None:
+        async with await _service(workspace, write=True) as svc:
+            waiting = [j for j in await svc.jobs.list(active_only=True)
+                       if j.state == JobState.WAITING]  # fmt: skip
+            await svc.jobs.resume_waiting()
+            done = [await follow_job(svc, j.id, quiet=json) for j in waiting]
+        if json:
+            emit_json(done)
+            return
+        for info in done:
+            err.print(f"Job {info.id}: {info.state.value}", highlight=False)
+        still = [i for i in done if i.state == JobState.WAITING]
+        if still:
+            _explain_waiting(still[0])
 
     run_async(go)
 
@@ -684,6 +722,8 @@ def backup(
             )
         for failure in result.get("failed", []):
             err.print(f"  [yellow]![/] {failure}", highlight=False)
+        if info.state == JobState.WAITING:
+            _explain_waiting(info)
         if info.state != JobState.DONE:
             err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
             raise typer.Exit(int(ExitCode.FAILED))

@@ -67,6 +67,7 @@ class JobContext:
         title: str,
         params: dict[str, Any],
         checkpoint: dict[str, Any] | None,
+        resource: str | None = None,
         created_at: str,
         started_at: str | None,
         counters: Counters,
@@ -79,6 +80,7 @@ class JobContext:
         self.title = title
         self.params = params
         self.checkpoint = checkpoint
+        self.resource = resource
         self.created_at = created_at
         self.started_at = started_at
         self.counters = counters
@@ -211,6 +213,7 @@ class JobContext:
             bytes_done=c.bytes_done,
             rate=rate,
             eta_seconds=eta,
+            resource=self.resource,
             created_at=self.created_at,
             started_at=self.started_at,
         )

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from core.errors import BadInputError, JobCancelled, NotFoundError, TierkeeperError
+from core.errors import BadInputError, JobCancelled, JobMustWait, NotFoundError, TierkeeperError
 from core.events import EventBus
 from core.jobs.context import COUNTER_COLUMNS, Counters, JobContext, utc_now
 from core.local.db.database import Database, Row
@@ -29,14 +30,20 @@ from core.models import JobInfo, JobState
 logger = logging.getLogger("core.jobs")
 
 JobFunc = Callable[[JobContext], Awaitable[dict[str, Any] | None]]
+ProbeFunc = Callable[[str], Awaitable[None]]
+"""Returns if the resource answers again; raises (anything) while it does not."""
 JobResult = dict[str, Any] | None
 
 FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+SETTLED = FINISHED | {JobState.WAITING}
+"""States `wait` returns on: nothing more will happen without the outside world."""
+ACTIVE = ("queued", "running", "waiting")
 PERSIST_INTERVAL = 0.5  # progress reaches the DB at most this often per runner
 
 INFO_COLUMNS = (
     "id, kind, title, state, steps_total, steps_done, items_total, items_done, "
-    "bytes_total, bytes_done, error, result, created_at, started_at, finished_at"
+    "bytes_total, bytes_done, error, result, created_at, started_at, finished_at, "
+    "resource, wait_reason, needs_user"
 )
 
 
@@ -48,9 +55,26 @@ class _Active:
 
 
 class JobRunner:
-    def __init__(self, db: Database, bus: EventBus, *, concurrency: int = 2) -> None:
+    """Besides running jobs, keeps the offline queue: a job that raises `JobMustWait`
+    is parked with its checkpoint, jobs queued after it on the same resource wait
+    behind it (order is kept), and a probe with backoff requeues them all once the
+    resource answers. Parked jobs survive restarts; probing resumes at `start`."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        concurrency: int = 2,
+        probe_delay: float = 2.0,
+        probe_max_delay: float = 300.0,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._probe_delay = probe_delay
+        self._probe_max_delay = probe_max_delay
+        self._probes: dict[str, ProbeFunc] = {}
+        self._probers: dict[str, asyncio.Task[None]] = {}
         self._db = db
         self._bus = bus
         self._concurrency = concurrency
@@ -76,6 +100,12 @@ class JobRunner:
         self._funcs[kind] = func
         self._kick()  # queued rows of this kind may be waiting for it
 
+    def register_probe(self, prefix: str, probe: ProbeFunc) -> None:
+        """`probe(resource)` checks resources whose name starts with `prefix`.
+
+        Register before `start`, which begins probing for jobs parked earlier."""
+        self._probes[prefix] = probe
+
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         """Requeues jobs a dead process left running (checkpoints kept), then works."""
@@ -98,12 +128,18 @@ class JobRunner:
             asyncio.create_task(self._worker(), name=f"jobs-worker-{n}")
             for n in range(self._concurrency)
         ]
+        await self._start_probers()
 
     async def stop(self) -> None:
         """Interrupts running jobs and puts them back in the queue for the next start."""
         if not self._running:
             return
         self._stopping = True
+        probers = list(self._probers.values())
+        for prober in probers:
+            prober.cancel()
+        await asyncio.gather(*probers, return_exceptions=True)
+        self._probers.clear()
         for active in list(self._active.values()):
             active.ctx.request_stop()
             if active.task is not None:
@@ -119,7 +155,9 @@ class JobRunner:
         self._running = False
 
     # --- API ---------------------------------------------------------------------------
-    async def submit(self, kind: str, params: dict[str, Any], title: str = "") -> JobInfo:
+    async def submit(
+        self, kind: str, params: dict[str, Any], title: str = "", *, resource: str | None = None
+    ) -> JobInfo:
         if kind not in self._funcs:
             known = ", ".join(sorted(self._funcs)) or "none"
             raise BadInputError(f"Unknown job kind {kind!r}", hint=f"known kinds: {known}")
@@ -129,9 +167,9 @@ class JobRunner:
             raise BadInputError(f"Parameters of a {kind} job must be JSON: {exc}") from exc
         now = utc_now()
         job_id = await self._db.execute(
-            "INSERT INTO jobs(kind, state, title, params, created_at, updated_at) "
-            "VALUES (?, 'queued', ?, ?, ?, ?)",
-            (kind, title or kind, blob, now, now),
+            "INSERT INTO jobs(kind, state, title, params, resource, created_at, updated_at) "
+            "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+            (kind, title or kind, blob, resource, now, now),
         )
         info = JobInfo(
             id=job_id,
@@ -140,6 +178,7 @@ class JobRunner:
             state=JobState.QUEUED,
             rate=None,
             eta_seconds=None,
+            resource=resource,
             created_at=now,
         )
         self._bus.publish("job.queued", info.model_dump(mode="json"))
@@ -155,7 +194,7 @@ class JobRunner:
                 if row is None:
                     raise NotFoundError(f"There is no job {job_id}", hint="see `tierkeeper jobs`")
                 active = self._active.get(job_id)
-                if active is None and row["state"] in (JobState.QUEUED, JobState.RUNNING):
+                if active is None and row["state"] in ACTIVE:
                     # A 'running' row with no task here is a leftover of a dead process.
                     now = utc_now()
                     await tx.execute(
@@ -177,13 +216,13 @@ class JobRunner:
             # A shutdown requeued it while we asked: cancel the queued row instead.
 
     async def wait(self, job_id: int) -> JobInfo:
-        """Returns once the job is done, failed or cancelled."""
+        """Returns once the job is done, failed or cancelled, or parked waiting."""
         waiter: asyncio.Future[JobInfo] = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(job_id, set())
         waiters.add(waiter)
         try:
             info = await self.get(job_id)
-            if info.state in FINISHED:
+            if info.state in SETTLED:
                 return info
             return await waiter
         finally:
@@ -202,7 +241,7 @@ class JobRunner:
 
     async def list(self, *, active_only: bool = False, limit: int = 200) -> list[JobInfo]:
         """Newest first."""
-        where = "WHERE state IN ('queued', 'running')" if active_only else ""
+        where = "WHERE state IN ('queued', 'running', 'waiting')" if active_only else ""
         rows = await self._db.fetchall(
             f"SELECT {INFO_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", (limit,)
         )
@@ -239,8 +278,12 @@ class JobRunner:
         active: _Active | None = None
         try:
             async with self._db.transaction() as tx:
+                # One job at a time per resource, in order: a job never overtakes
+                # an older one that runs or is parked on the same resource.
                 row = await tx.fetchone(
                     f"SELECT * FROM jobs WHERE state='queued' AND kind IN ({marks}) "
+                    "AND (resource IS NULL OR resource NOT IN (SELECT resource FROM jobs "
+                    "WHERE state IN ('waiting', 'running') AND resource IS NOT NULL)) "
                     "ORDER BY id LIMIT 1",
                     kinds,
                 )
@@ -272,6 +315,7 @@ class JobRunner:
             title=row["title"],
             params=orjson.loads(row["params"]),
             checkpoint=None if checkpoint is None else orjson.loads(checkpoint),
+            resource=row["resource"],
             created_at=row["created_at"],
             started_at=started_at,
             counters=Counters(
@@ -309,6 +353,13 @@ class JobRunner:
             active.finished.set_result(info)
         if info.state in FINISHED:
             self._announce_finished(info)
+            if info.resource is not None:
+                self._kick()  # the next job on that resource may go
+        elif info.state == JobState.WAITING:
+            self._announce_waiting(info)
+            if info.resource is not None:
+                self._ensure_prober(info.resource)
+            self._kick()  # other resources' jobs may run meanwhile
         else:
             self._bus.publish("job.queued", info.model_dump(mode="json"))
 
@@ -317,14 +368,19 @@ class JobRunner:
         await ctx.drain_writes()
         ctx.finish()
         state, result, error = self._outcome(active)
+        wait = self._wait_of(active) if state == JobState.WAITING else None
+        resource = wait.resource if wait is not None else ctx.resource
+        reason = wait.message if wait is not None else None
+        needs_user = wait is not None and wait.needs_user
         now = utc_now()
         finished_at = now if state in FINISHED else None
         async with self._db.transaction() as tx:
             await tx.execute(
                 f"UPDATE jobs SET state=?, result=?, error=?, finished_at=?, {COUNTER_COLUMNS}, "
-                "updated_at=? WHERE id=?",
-                (state, result, error, finished_at, *ctx.counters.as_row(), now, ctx.job_id),
-            )
+                "resource=?, wait_reason=?, needs_user=?, updated_at=? WHERE id=?",
+                (state, result, error, finished_at, *ctx.counters.as_row(), resource, reason,
+                 int(needs_user), now, ctx.job_id),
+            )  # fmt: skip
         return ctx.info(state).model_copy(
             update={
                 "rate": None,
@@ -332,8 +388,19 @@ class JobRunner:
                 "error": error,
                 "result": None if result is None else orjson.loads(result),
                 "finished_at": finished_at,
+                "resource": resource,
+                "wait_reason": reason,
+                "needs_user": needs_user,
             }
         )
+
+    @staticmethod
+    def _wait_of(active: _Active) -> JobMustWait | None:
+        task = active.task
+        if task is None or task.cancelled():
+            return None
+        exc = task.exception()
+        return exc if isinstance(exc, JobMustWait) else None
 
     def _outcome(self, active: _Active) -> tuple[JobState, str | None, str | None]:
         """(state, result JSON, error line) from how the job's task ended."""
@@ -353,10 +420,82 @@ class JobRunner:
                     exc = err
         if isinstance(exc, JobCancelled):
             return interrupted, None, None
+        if isinstance(exc, JobMustWait):
+            return JobState.WAITING, None, None
         if isinstance(exc, TierkeeperError):
             return JobState.FAILED, None, _one_line(str(exc))
         logger.error("job %d (%s) failed", ctx.job_id, ctx.kind, exc_info=exc)
         return JobState.FAILED, None, _one_line(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _announce_waiting(self, info: JobInfo) -> None:
+        self._bus.publish("job.waiting", info.model_dump(mode="json"))
+        for waiter in self._waiters.get(info.id, ()):
+            if not waiter.done():
+                waiter.set_result(info)
+
+    # --- the offline queue -------------------------------------------------------------
+    async def resume_waiting(self, resource: str | None = None) -> int:
+        """Requeues parked jobs (of one resource, or all) now; returns how many."""
+        where, args = ("AND resource=?", (resource,)) if resource is not None else ("", ())
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(f"SELECT id FROM jobs WHERE state='waiting' {where}", args)
+            await tx.execute(
+                "UPDATE jobs SET state='queued', wait_reason=NULL, needs_user=0, updated_at=? "
+                f"WHERE state='waiting' {where}",
+                (utc_now(), *args),
+            )
+        for row in rows:
+            self._bus.publish("job.queued", (await self.get(row[0])).model_dump(mode="json"))
+        if rows:
+            logger.info("requeued %d waiting job(s) on %s", len(rows), resource or "any")
+            self._kick()
+        return len(rows)
+
+    def _probe_for(self, resource: str) -> ProbeFunc | None:
+        for prefix, probe in self._probes.items():
+            if resource.startswith(prefix):
+                return probe
+        return None
+
+    async def _start_probers(self) -> None:
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT resource FROM jobs WHERE state='waiting' AND resource IS NOT NULL"
+        )
+        for row in rows:
+            self._ensure_prober(row[0])
+
+    def _ensure_prober(self, resource: str) -> None:
+        if self._stopping or not self._running:
+            return
+        running = self._probers.get(resource)
+        if running is not None and not running.done():
+            return
+        if self._probe_for(resource) is None:
+            return  # parked until `resume_waiting` (or a probe registered later)
+        self._probers[resource] = asyncio.create_task(
+            self._probe_loop(resource), name=f"jobs-probe-{resource}"
+        )
+
+    async def _probe_loop(self, resource: str) -> None:
+        """Backoff with jitter up to `probe_max_delay`, then every that often."""
+        attempt = 0
+        while not self._stopping:
+            cap = min(self._probe_max_delay, self._probe_delay * 2.0 ** min(attempt, 30))
+            await asyncio.sleep(random.uniform(cap / 2, cap))
+            attempt += 1
+            probe = self._probe_for(resource)
+            if probe is None:
+                return
+            try:
+                await probe(resource)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.info("%s still unavailable (%s)", resource, exc)
+                continue
+            self._probers.pop(resource, None)
+            await self.resume_waiting(resource)
+            return
 
     def _announce_finished(self, info: JobInfo) -> None:
         self._bus.publish("job.finished", info.model_dump(mode="json"))
@@ -421,4 +560,7 @@ def _row_info(row: Row) -> JobInfo:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        resource=row["resource"],
+        wait_reason=row["wait_reason"],
+        needs_user=bool(row["needs_user"]),
     )

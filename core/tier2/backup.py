@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import io
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,10 @@ from core.local.export import export_source, session_sources
 from core.packing import IntegrityError
 from core.packing.compress import compress_file, decompress_file
 from core.packing.manifest import Manifest, ManifestFile
-from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, Store
+from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, ResumeSlot, Store
+
+SlotFor = Callable[[str, str], ResumeSlot | None]
+"""(key, packed SHA-256) → where that upload's resume handle is kept."""
 
 ROOT = "Tierkeeper"
 MANIFEST = "manifest.json"
@@ -71,7 +75,15 @@ def _check_remote(entry: ManifestFile, info: ObjectInfo) -> list[str]:
     return problems
 
 
-async def backup_session(db: Database, store: Store, target: str, session_id: str) -> BackupResult:
+async def backup_session(
+    db: Database,
+    store: Store,
+    target: str,
+    session_id: str,
+    *,
+    slot_for: SlotFor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BackupResult:
     row = await db.fetchone("SELECT phase FROM sessions WHERE id = ?", (session_id,))
     if row is None:
         raise NotFoundError(f"No session {session_id!r}", hint="`tierkeeper sessions` lists them")
@@ -90,9 +102,12 @@ async def backup_session(db: Database, store: Store, target: str, session_id: st
                 await export_source(db, source_id, fh)
             packed_path = work / stored
             packed = await asyncio.to_thread(compress_file, original, packed_path)
+            key = f"{prefix}/{stored}"
             info = await store.put(
-                f"{prefix}/{stored}",
+                key,
                 PutSource(packed_path, packed.size, packed.sha256, packed.md5),
+                progress,
+                resume=slot_for(key, packed.sha256) if slot_for is not None else None,
             )
             entry = ManifestFile.from_packed(Path(path).name, stored, packed).model_copy(
                 update={"remote_md5": info.md5, "remote_sha256": info.sha256}

@@ -6,17 +6,47 @@ import hashlib
 import io
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import TargetConfig
 from core.errors import TierkeeperError
-from core.remote.base import PutSource, Store
+from core.remote.base import ObjectNotFound, PutSource, Store
 from core.remote.folder import FolderStore
 from core.remote.retry import RetryingStore
 
 
-def open_store(target: TargetConfig) -> Store:
-    return RetryingStore(FolderStore(Path(target.path).expanduser(), name=target.name))
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long one operation keeps trying before its job is parked as waiting."""
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+
+def open_store(target: TargetConfig, retry: RetryPolicy | None = None) -> Store:
+    policy = retry or RetryPolicy()
+    inner = FolderStore(Path(target.path).expanduser(), name=target.name)
+    return RetryingStore(
+        inner,
+        attempts=policy.attempts,
+        base_delay=policy.base_delay,
+        max_delay=policy.max_delay,
+    )
+
+
+def resource_of(target_name: str) -> str:
+    """The job-queue resource a target is: jobs on it wait together while it is away."""
+    return f"target:{target_name}"
+
+
+async def reachable(store: Store) -> None:
+    """Raises the store's error unless it answers; a missing object is an answer."""
+    try:
+        await store.stat(f"Tierkeeper/.reachable-{os.getpid()}")
+    except ObjectNotFound:
+        return
 
 
 async def probe(store: Store) -> str:

@@ -222,5 +222,12 @@ CREATE TABLE backups(
 CREATE INDEX backups_session ON backups(session_id, target, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS)
+V5_WAITING_JOBS = """
+ALTER TABLE jobs ADD COLUMN resource TEXT;
+ALTER TABLE jobs ADD COLUMN wait_reason TEXT;
+ALTER TABLE jobs ADD COLUMN needs_user INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_resource ON jobs(resource, state) WHERE resource IS NOT NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS)
 LATEST = len(MIGRATIONS)
