@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from core.errors import BadInputError
 
@@ -17,12 +17,38 @@ class Retention(BaseModel):
     backup_phases: int = Field(default=2, ge=1, description="phases kept in Tier 2")
 
 
+GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+GOOGLE_API_ROOT = "https://www.googleapis.com/"
+
+
 class TargetConfig(BaseModel):
     """A Tier 2 destination. Secrets (tokens, keys) are never here: the keyring holds them."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-    kind: Literal["folder"] = "folder"
-    path: str
+    kind: Literal["folder", "drive"] = "folder"
+    path: str | None = Field(default=None, description="folder targets: where backups go")
+    folder: str = Field(default="Tierkeeper-backup", description="drive: top folder's name")
+    client_id: str | None = Field(default=None, description="drive: the OAuth client's id")
+    account: str | None = Field(default=None, description="drive: the signed-in address")
+    auth_uri: str = GOOGLE_AUTH_URI
+    token_uri: str = GOOGLE_TOKEN_URI
+    api_root: str = GOOGLE_API_ROOT
+
+    @model_validator(mode="after")
+    def _complete(self) -> TargetConfig:
+        if self.kind == "folder" and not self.path:
+            raise ValueError("a folder target needs a path")
+        if self.kind == "drive" and not self.client_id:
+            raise ValueError("a drive target needs an OAuth client id")
+        return self
+
+    @property
+    def where(self) -> str:
+        """What a person recognises the target by."""
+        if self.kind == "drive":
+            return f"Google Drive {self.account or '(not signed in)'}: {self.folder}/"
+        return str(self.path)
 
 
 class Config(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,14 @@ from core.tier2.backup import (
     verify_backup,
 )
 from core.tier2.backup_job import run_backup
-from core.tier2.targets import RetryPolicy, open_store, probe, reachable, resource_of
+from core.tier2.targets import (
+    RetryPolicy,
+    open_store,
+    probe,
+    reachable,
+    resource_of,
+    secrets_scope,
+)
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -73,6 +81,7 @@ class Service:
         self.config = workspace.config()
         self.prices = PriceTable.load(self.config.pricing_file)
         self.retry = RetryPolicy()
+        self.scope = secrets_scope(workspace.root)
 
     @property
     def readonly(self) -> bool:
@@ -269,15 +278,94 @@ class Service:
                 f"{name!r} is not a usable target name",
                 hint="letters, digits, '.', '_' or '-', up to 40",
             ) from exc
-        store = FolderStore(Path(target.path), name=name)
+        store = FolderStore(Path(full), name=name)
         await store.create_root()
         await probe(store)
         self.config.targets.append(target)
         await asyncio.to_thread(self.config.save, self.workspace.config_path)
         return target
 
+    async def add_drive_target(
+        self,
+        name: str,
+        *,
+        client_id: str,
+        client_secret: str | None,
+        on_url: Callable[[str], None],
+        open_browser: bool = True,
+        endpoints: dict[str, str] | None = None,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the user's time in the browser
+    ) -> TargetConfig:
+        """Signs in through the browser, checks the Drive answers, then saves the target.
+
+        `endpoints` (auth_uri, token_uri, api_root) point at another server than Google's."""
+        self._writable()
+        if any(t.name == name for t in self.config.targets):
+            raise BadInputError(f"A target named {name!r} exists already")
+        try:
+            target = TargetConfig(name=name, kind="drive", client_id=client_id, **(endpoints or {}))
+        except ValidationError as exc:
+            raise BadInputError(
+                f"{name!r} is not a usable target name",
+                hint="letters, digits, '.', '_' or '-', up to 40",
+            ) from exc
+        target = await self._sign_in(target, client_secret, on_url, open_browser, timeout)
+        self.config.targets.append(target)
+        await asyncio.to_thread(self.config.save, self.workspace.config_path)
+        return target
+
+    async def reconnect_target(
+        self,
+        name: str,
+        *,
+        on_url: Callable[[str], None],
+        open_browser: bool = True,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the user's time in the browser
+    ) -> TargetConfig:
+        """Signs in again; jobs parked for the sign-in then continue where they stopped."""
+        self._writable()
+        target = self.config.target(name)
+        if target.kind != "drive":
+            raise BadInputError(f"{name} is a {target.kind} target: there is nothing to sign in to")
+        signed = await self._sign_in(target, None, on_url, open_browser, timeout)
+        self.config.targets = [signed if t.name == name else t for t in self.config.targets]
+        await asyncio.to_thread(self.config.save, self.workspace.config_path)
+        await self.jobs.resume_waiting(resource_of(name))
+        return signed
+
+    async def _sign_in(
+        self,
+        target: TargetConfig,
+        client_secret: str | None,
+        on_url: Callable[[str], None],
+        open_browser: bool,
+        timeout: float,  # noqa: ASYNC109 - the user's time in the browser
+    ) -> TargetConfig:
+        from core.tier2.drive_target import open_drive, sign_in_target
+
+        await sign_in_target(target, self.scope, client_secret=client_secret, on_url=on_url,
+                             open_browser=open_browser, timeout=timeout)  # fmt: skip
+        drive = open_drive(target, self.scope)
+        try:
+            account = await drive.account()
+            await probe(drive)
+        finally:
+            await drive.close()
+        return target.model_copy(update={"account": account})
+
+    async def remove_target(self, name: str) -> None:
+        """Forgets the target and its sign-in; the backups on it are left alone."""
+        self._writable()
+        target = self.config.target(name)
+        if target.kind == "drive":
+            from core.tier2.drive_target import forget
+
+            await asyncio.to_thread(forget, target, self.scope)
+        self.config.targets = [t for t in self.config.targets if t.name != name]
+        await asyncio.to_thread(self.config.save, self.workspace.config_path)
+
     async def test_target(self, name: str | None) -> str:
-        store = open_store(self.config.target(name), self.retry)
+        store = open_store(self.config.target(name), self.scope, self.retry)
         try:
             return await probe(store)
         finally:
@@ -303,11 +391,14 @@ class Service:
         )
 
     async def _backup_job(self, ctx: JobContext) -> dict[str, Any]:
-        return await run_backup(ctx, self.db, self.bus, self.config, self.retry)
+        return await run_backup(
+            ctx, self.db, self.bus, self.config,
+            state_dir=self.workspace.state, scope=self.scope, retry=self.retry,
+        )  # fmt: skip
 
     async def _probe_target(self, resource: str) -> None:
         name = resource.split(":", 1)[1]
-        store = open_store(self.config.target(name), RetryPolicy(attempts=1))
+        store = open_store(self.config.target(name), self.scope, RetryPolicy(attempts=1))
         try:
             await reachable(store)
         finally:
@@ -318,7 +409,7 @@ class Service:
         rows = await self.db.fetchall(
             "SELECT max(id) FROM backups WHERE target = ? GROUP BY session_id", (chosen.name,)
         )
-        store = open_store(chosen, self.retry)
+        store = open_store(chosen, self.scope, self.retry)
         try:
             return [await verify_backup(self.db, store, int(r[0]), deep=deep) for r in rows]
         finally:
@@ -336,7 +427,7 @@ class Service:
         chosen = self.config.target(target)
         backup_id = await latest_backup(self.db, session_id, chosen.name)
         prefix = await self.db.scalar("SELECT prefix FROM backups WHERE id = ?", (backup_id,))
-        store = open_store(chosen, self.retry)
+        store = open_store(chosen, self.scope, self.retry)
         try:
             return await restore_session(
                 self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite

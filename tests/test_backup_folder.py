@@ -112,3 +112,34 @@ def test_session_end_backs_the_session_up(tmp_path: Path) -> None:
     assert (restored / f"session_{sid}_handoff.md").read_bytes() == (
         ws / "handoffs" / f"session_{sid}_handoff.md"
     ).read_bytes()
+
+
+def test_snapshots_travel_as_one_long_window_tarball_and_come_back(tmp_path: Path) -> None:
+    from core.local.snapshots import SnapshotStore
+
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    sid = ok(tk("session", "start", "--json", ws=ws))["session"]
+    store = SnapshotStore(ws / "state")
+    rng = __import__("random").Random(5)
+    # a working state that grows a little between saves: near-duplicate snapshots
+    files = {f"src/mod{i}.py": "".join(rng.choice("abcdefgh \n") for _ in range(4000))
+             for i in range(60)}  # fmt: skip
+    saved = []
+    for step in range(8):
+        files[f"src/new{step}.py"] = f"step {step}\n" * 50
+        saved.append(store.save(sid, {"step": step, "files": files}))
+    end = ok(tk("session", "end", sid, "--summary", "done", "--json", ws=ws))
+    assert end["backup"]["state"] == "done"
+    folder = next((disk / "Tierkeeper").glob(f"*/sessions/session_{sid}"))
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    (tar_entry,) = [f for f in manifest["files"] if f["name"] == "snapshots.tar"]
+    assert len(tar_entry["members"]) == len(saved)
+    separately = sum(info.size for info in saved)  # each snapshot compressed on its own
+    assert tar_entry["stored_size"] < separately / 4  # the long window finds the repeats
+
+    restored = tmp_path / "back"
+    ok(tk("restore", sid, "--to", str(restored), "--json", ws=ws))
+    for info in saved:
+        plain = restored / "snapshots" / info.path.name.removesuffix(".zst")
+        assert orjson.loads(plain.read_bytes()) == store.load(sid, info.number)

@@ -15,9 +15,11 @@ import typer
 from rich.markup import escape
 
 from core import __version__
+from core.cli.common import JsonOpt, TargetOpt, WorkspaceOpt, explain_waiting, open_service
 from core.cli.output import emit_json, err, human_bytes, out, short_ts, table
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
+from core.cli.targets import target_app
 from core.errors import BadInputError, ExitCode
 from core.models import HIT_END, HIT_START, JobState, SearchQuery
 from core.service import Service
@@ -34,21 +36,11 @@ hook_app = typer.Typer(help="Claude Code hooks (the payload arrives on stdin).")
 session_app = typer.Typer(help="Start and end working sessions.", no_args_is_help=True)
 phase_app = typer.Typer(help="Phases group sessions into milestones.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Background jobs: list, cancel, resume.")
-target_app = typer.Typer(help="Backup targets (Tier 2).", no_args_is_help=True)
-target_add_app = typer.Typer(help="Add a backup target.", no_args_is_help=True)
-target_app.add_typer(target_add_app, name="add")
 app.add_typer(hook_app, name="hook")
 app.add_typer(session_app, name="session")
 app.add_typer(phase_app, name="phase")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(target_app, name="target")
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $TIERKEEPER_HOME or "
-                 "the user data dir).", envvar="TIERKEEPER_HOME", show_default=False),
-]  # fmt: skip
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
 def _version(value: bool) -> None:
@@ -66,10 +58,6 @@ def _main(
 ) -> None:
     if debug:
         os.environ["TIERKEEPER_DEBUG"] = "1"
-
-
-async def _service(workspace: Path | None, *, write: bool) -> Service:
-    return await Service.start(workspace, init=write, readonly=not write, run_jobs=write)
 
 
 # init / status ----------------------------------------------------------------
@@ -96,7 +84,7 @@ def status(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """What the workspace holds and what is running."""
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             st = await svc.status()
         if json:
             emit_json(st)
@@ -150,7 +138,7 @@ def import_(
             for src in found:
                 err.print(f"importing {src.format} history from {src.path}", highlight=False)
             targets = [str(src.path) for src in found]
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             job = await svc.start_import(targets, fmt)
             info = await follow_job(svc, job.id, quiet=json)
         result = info.result or {}
@@ -193,7 +181,7 @@ def sessions(
     """List sessions: id, source, phase, and size."""
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             rows = await svc.list_sessions(phase)
         if json:
             emit_json(rows)
@@ -229,7 +217,7 @@ def show(
     """One session: its metadata, files and (with --messages) the conversation."""
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             detail = await svc.session(session_id, messages=messages)
         if json:
             emit_json(detail)
@@ -266,7 +254,7 @@ def export(
         raise typer.BadParameter("only --original exports exist so far", param_hint="--original")
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             if output is None:
                 detail = await svc.session(session_id, messages=False)
                 if len(detail.sources) != 1:
@@ -316,7 +304,7 @@ def search(
     async def go() -> None:
         q = SearchQuery(text=query, limit=limit, project=project, session=session, agent=agent,
                         role=role, tool=tool, since=since, until=until)  # fmt: skip
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             hits = await svc.search(q)
         if json:
             emit_json(hits)
@@ -340,7 +328,7 @@ def stats(
     """Tokens and cost (deduplicated per message and request), or tool use."""
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             rows = await svc.stats(by)
         if json:
             emit_json(rows)
@@ -429,7 +417,7 @@ def session_start(
     from core.local import lifecycle
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             sid = await lifecycle.session_start(svc.db, svc.workspace, agent=agent)
         emit_json({"session": sid}) if json else print(sid)
 
@@ -450,7 +438,7 @@ def session_end(
     from core.local import lifecycle
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             path = await lifecycle.session_end(
                 svc.db, svc.workspace, session_id, summary=summary, open_items=open_item or []
             )
@@ -478,7 +466,7 @@ def phase_new(name: str, workspace: WorkspaceOpt = None, json: JsonOpt = False) 
     from core.local import lifecycle
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             info = await lifecycle.phase_new(svc.db, svc.workspace, name)
         emit_json(info) if json else err.print(f"Phase {info.name} started")
 
@@ -495,7 +483,7 @@ def phase_close(
     from core.local import lifecycle
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             info = await lifecycle.phase_close(svc.db, svc.workspace, name)
         emit_json(info) if json else err.print(f"Phase {info.name} closed")
 
@@ -508,7 +496,7 @@ def phase_list(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     from core.local import lifecycle
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             rows = await lifecycle.phase_list(svc.db, svc.workspace)
         if json:
             emit_json(rows)
@@ -544,7 +532,7 @@ def jobs(
         return
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             rows = await svc.jobs.list(active_only=active)
         if json:
             emit_json(rows)
@@ -568,22 +556,6 @@ def jobs(
     run_async(go)
 
 
-def _explain_waiting(info: Any) -> None:
-    """A parked job is not a failure: say why it waits and what brings it back."""
-    err.print(f"[yellow]waiting:[/] {info.wait_reason}", highlight=False)
-    if info.needs_user:
-        name = (info.resource or "").removeprefix("target:")
-        err.print(f"sign in again with `tierkeeper target reconnect {name}`; the job then "
-                  "continues where it stopped", highlight=False)  # fmt: skip
-        raise typer.Exit(int(ExitCode.NEEDS_USER))
-    err.print(
-        "the job stays queued and runs when the target answers again "
-        "(at the next start of Tierkeeper, or now with `tierkeeper jobs retry`)",
-        highlight=False,
-    )
-    raise typer.Exit(int(ExitCode.PARTIAL))
-
-
 def _job_progress(j: Any) -> str:
     if j.bytes_total:
         return f"{100 * j.bytes_done / j.bytes_total:.0f}%"
@@ -597,7 +569,7 @@ def jobs_cancel(job_id: int, workspace: WorkspaceOpt = None, json: JsonOpt = Fal
     """Cancel a queued or running job."""
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             info = await svc.jobs.cancel(job_id)
         emit_json(info) if json else err.print(f"Job {info.id}: {info.state.value}")
 
@@ -609,7 +581,7 @@ def jobs_retry(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """Try waiting jobs again now (a target came back), and wait for them."""
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             waiting = [j for j in await svc.jobs.list(active_only=True)
                        if j.state == JobState.WAITING]  # fmt: skip
             await svc.jobs.resume_waiting()
@@ -621,7 +593,7 @@ def jobs_retry(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
             err.print(f"Job {info.id}: {info.state.value}", highlight=False)
         still = [i for i in done if i.state == JobState.WAITING]
         if still:
-            _explain_waiting(still[0])
+            explain_waiting(still[0])
 
     run_async(go)
 
@@ -631,7 +603,7 @@ def jobs_resume(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """Run jobs left unfinished by a crash or a stop, and wait for them."""
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             pending = await svc.jobs.list(active_only=True)
             done = [await follow_job(svc, j.id, quiet=json) for j in pending]
         if json:
@@ -643,57 +615,6 @@ def jobs_resume(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
 
 
 # Tier 2 -------------------------------------------------------------------------
-TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="Target name (default: the only one).")
-]
-
-
-@target_add_app.command("folder")
-def target_add_folder(
-    name: str,
-    path: Path,
-    workspace: WorkspaceOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """Back up to a folder: an external disk, a NAS mount, a synced folder."""
-
-    async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
-            target = await svc.add_folder_target(name, str(path))
-        emit_json(target) if json else err.print(f"Target {target.name} → {target.path}: ok")
-
-    run_async(go)
-
-
-@target_app.command("list")
-def target_list(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
-    """The backup targets."""
-
-    async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
-            targets = svc.config.targets
-        if json:
-            emit_json(targets)
-            return
-        table(["name", "kind", "where"], [(t.name, t.kind, t.path) for t in targets])
-
-    run_async(go)
-
-
-@target_app.command("test")
-def target_test(
-    name: Annotated[str | None, typer.Argument()] = None,
-    workspace: WorkspaceOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """Write, read back and delete a probe on the target."""
-
-    async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
-            report = await svc.test_target(name)
-        emit_json({"result": report}) if json else err.print(report)
-
-    run_async(go)
 
 
 @app.command()
@@ -707,7 +628,7 @@ def backup(
     """Compress, upload and verify sessions on a backup target."""
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             job = await svc.start_backup([] if all_ else list(sessions or []), target)
             info = await follow_job(svc, job.id, quiet=json)
         result = info.result or {}
@@ -723,7 +644,7 @@ def backup(
         for failure in result.get("failed", []):
             err.print(f"  [yellow]![/] {failure}", highlight=False)
         if info.state == JobState.WAITING:
-            _explain_waiting(info)
+            explain_waiting(info)
         if info.state != JobState.DONE:
             err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
             raise typer.Exit(int(ExitCode.FAILED))
@@ -743,7 +664,7 @@ def verify(
     """Check every backup on a target against its manifest."""
 
     async def go() -> None:
-        async with await _service(workspace, write=True) as svc:
+        async with await open_service(workspace, write=True) as svc:
             results = await svc.verify(target, deep=deep)
         bad = [r for r in results if not r.ok]
         if json:
@@ -771,7 +692,7 @@ def restore(
     """Restore a session's files from its latest backup, each checked first."""
 
     async def go() -> None:
-        async with await _service(workspace, write=False) as svc:
+        async with await open_service(workspace, write=False) as svc:
             written = await svc.restore(
                 session_id, to, target=target, file=file, overwrite=overwrite
             )

@@ -268,7 +268,10 @@ class FolderStore:
                 "size": st.st_size,
                 "mtime_ns": st.st_mtime_ns,
             }
-            _write_atomic(sidecar, orjson.dumps(record))
+            # Not fsynced: a sidecar lost or torn by a crash reads as "digest
+            # unknown" (never a wrong digest), and two fsyncs per object would
+            # double the cost of backing up many small sessions.
+            _write_atomic(sidecar, orjson.dumps(record), durable=False)
         except _Cancelled:
             raise
         except RemoteError as err:
@@ -447,19 +450,21 @@ def _unlink_quietly(path: Path) -> None:
         pass
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(PART_PREFIX + path.name)
     try:
         with open(temp, "wb") as out:
             out.write(data)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         temp.replace(path)
     except OSError:
         _unlink_quietly(temp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _prune_empty(folder: Path, stop: Path) -> None:

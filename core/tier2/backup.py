@@ -13,18 +13,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import BadInputError, NotFoundError
 from core.local.db.database import Database
-from core.local.export import export_source, session_sources
-from core.packing import IntegrityError
-from core.packing.compress import compress_file, decompress_file
+from core.local.export import session_sources
+from core.local.packed_export import pack_source
+from core.packing import IntegrityError, Packed
+from core.packing.compress import decompress_file
+from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
+from core.packing.tarball import pack_tree
 from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, ResumeSlot, Store
 
 SlotFor = Callable[[str, str], ResumeSlot | None]
@@ -32,6 +36,9 @@ SlotFor = Callable[[str, str], ResumeSlot | None]
 
 ROOT = "Tierkeeper"
 MANIFEST = "manifest.json"
+SNAPSHOTS = "snapshots.tar"
+SNAPSHOTS_DIR = "snapshots"
+"""Where a restore puts the session's state snapshots, under the destination folder."""
 
 
 def session_prefix(phase: str | None, session_id: str) -> str:
@@ -83,25 +90,26 @@ async def backup_session(
     *,
     slot_for: SlotFor | None = None,
     progress: Callable[[int], None] | None = None,
+    snapshots: Sequence[Path] = (),
 ) -> BackupResult:
+    """`snapshots` (the session's `.json.zst` state files) go into one tarball,
+    decompressed and compressed again with long-distance matching: successive
+    snapshots of one session are near-duplicates, and a long window makes
+    each one after the first cost almost nothing."""
     row = await db.fetchone("SELECT phase FROM sessions WHERE id = ?", (session_id,))
     if row is None:
         raise NotFoundError(f"No session {session_id!r}", hint="`tierkeeper sessions` lists them")
     phase = row[0]
     sources = await session_sources(db, session_id)
-    if not sources:
+    if not sources and not snapshots:
         raise BadInputError(f"Session {session_id} has no stored files to back up")
     prefix = session_prefix(phase, session_id)
-    names = _stored_names([p for _, p, _ in sources])
+    names = _stored_names([p for _, p, _ in sources] + [SNAPSHOTS])  # never two alike
     entries: list[ManifestFile] = []
     with tempfile.TemporaryDirectory(prefix="tierkeeper-backup-") as tmp:
         work = Path(tmp)
-        for (source_id, path, _role), stored in zip(sources, names, strict=True):
-            original = work / "original"
-            with open(original, "wb") as fh:  # noqa: ASYNC230 - a local temp file
-                await export_source(db, source_id, fh)
-            packed_path = work / stored
-            packed = await asyncio.to_thread(compress_file, original, packed_path)
+
+        async def upload(name: str, stored: str, packed_path: Path, packed: Packed) -> None:
             key = f"{prefix}/{stored}"
             info = await store.put(
                 key,
@@ -109,7 +117,7 @@ async def backup_session(
                 progress,
                 resume=slot_for(key, packed.sha256) if slot_for is not None else None,
             )
-            entry = ManifestFile.from_packed(Path(path).name, stored, packed).model_copy(
+            entry = ManifestFile.from_packed(name, stored, packed).model_copy(
                 update={"remote_md5": info.md5, "remote_sha256": info.sha256}
             )
             problems = _check_remote(entry, info)
@@ -120,7 +128,16 @@ async def backup_session(
                     hint="run the backup again; if it persists, check the target",
                 )
             entries.append(entry)
-            packed_path.unlink()
+            packed_path.unlink()  # noqa: ASYNC240 - a local temp file
+
+        for (source_id, path, _role), stored in zip(sources, names[:-1], strict=True):
+            packed_path = work / stored
+            packed = await pack_source(db, source_id, packed_path)
+            await upload(Path(path).name, stored, packed_path, packed)
+        if snapshots:
+            tarball = work / names[-1]
+            packed = await asyncio.to_thread(_pack_snapshots, list(snapshots), work, tarball)
+            await upload(SNAPSHOTS, tarball.name, tarball, packed)
         manifest = Manifest(session_id=session_id, phase=phase, files=tuple(entries))
         data = manifest.to_bytes()
         manifest_path = work / MANIFEST
@@ -234,12 +251,34 @@ async def restore_session(
             packed = Path(tmp) / entry.stored_name
             with open(packed, "wb") as fh:  # noqa: ASYNC230 - a local temp file
                 await store.get(f"{prefix}/{entry.stored_name}", fh)
+            if entry.members:  # a tarball: its files, each checked against the manifest
+                folder = dest / SNAPSHOTS_DIR
+                if folder.exists() and not overwrite:
+                    folder = _free_name(folder)
+                written += await asyncio.to_thread(
+                    safe_extract, packed, folder, expected=entry.member_digests(),
+                    overwrite=overwrite,
+                )  # fmt: skip
+                continue
             target = dest / entry.name  # names were checked safe when the manifest was parsed
             if target.exists() and not overwrite:
                 target = _free_name(target)
             await asyncio.to_thread(decompress_file, packed, target, expect_sha256=entry.sha256)
             written.append(target)
     return written
+
+
+def _pack_snapshots(snapshots: list[Path], work: Path, dst: Path) -> Packed:
+    plain = work / SNAPSHOTS_DIR
+    plain.mkdir()
+    files: list[tuple[str, Path]] = []
+    for snap in snapshots:
+        name = snap.name.removesuffix(".zst")
+        decompress_file(snap, plain / name)
+        files.append((name, plain / name))
+    packed = pack_tree(files, dst, level=3, long_distance=True)
+    shutil.rmtree(plain)
+    return packed
 
 
 def _free_name(path: Path) -> Path:

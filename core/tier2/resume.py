@@ -1,13 +1,21 @@
-"""Upload handles kept in the backup job's checkpoint, so a restarted job resumes.
+"""A backup job's checkpoint, shared by the sessions it packs at the same time.
 
-A Drive session URI (or an S3 upload id) is worth keeping only for the exact
-bytes it was opened for, so each handle is stored with the key and the SHA-256
-of the packed file; packing is deterministic, so the same session packs to the
-same digest after a restart and the handle applies again.
+Two things live there: which sessions are done (never redone after a restart),
+and the handles of uploads in flight (a Drive session URI, an S3 upload id),
+so a job restarted after a crash resumes an upload instead of restarting it.
+Sessions run concurrently, so every change goes through one lock: read,
+change, commit, in turn — no update can overwrite another.
+
+A handle is worth keeping only for the exact bytes it was opened for, so each
+is stored with its key and the SHA-256 of the packed file; packing is
+deterministic, so the same session packs to the same digest after a restart
+and the handle applies again.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from core.jobs import JobContext
@@ -15,30 +23,44 @@ from core.jobs import JobContext
 UPLOADS = "uploads"
 
 
-class CheckpointSlot:
-    def __init__(self, ctx: JobContext, key: str, sha256: str) -> None:
+class SharedCheckpoint:
+    def __init__(self, ctx: JobContext) -> None:
         self._ctx = ctx
+        self.data: dict[str, Any] = dict(ctx.checkpoint or {})
+        self._lock = asyncio.Lock()
+
+    async def update(self, change: Callable[[dict[str, Any]], bool], **counters: int) -> None:
+        """Applies `change` (which says whether it changed anything) and commits."""
+        async with self._lock:
+            if change(self.data):
+                await self._ctx.save_checkpoint(dict(self.data), **counters)
+
+    def slot(self, key: str, sha256: str) -> CheckpointSlot:
+        return CheckpointSlot(self, key, sha256)
+
+
+class CheckpointSlot:
+    def __init__(self, shared: SharedCheckpoint, key: str, sha256: str) -> None:
+        self._shared = shared
         self._key = key
         self._sha256 = sha256
 
-    def _uploads(self) -> dict[str, Any]:
-        found = (self._ctx.checkpoint or {}).get(UPLOADS, {})
-        return dict(found) if isinstance(found, dict) else {}
-
     def load(self) -> str | None:
-        entry = self._uploads().get(self._key)
+        entry = dict(self._shared.data.get(UPLOADS) or {}).get(self._key)
         if isinstance(entry, dict) and entry.get("sha256") == self._sha256:
             handle = entry.get("handle")
             return handle if isinstance(handle, str) else None
         return None
 
     async def save(self, handle: str | None) -> None:
-        uploads = self._uploads()
-        if handle is None:
-            if uploads.pop(self._key, None) is None:
-                return
-        else:
-            uploads[self._key] = {"sha256": self._sha256, "handle": handle}
-        state = dict(self._ctx.checkpoint or {})
-        state[UPLOADS] = uploads
-        await self._ctx.save_checkpoint(state)
+        def change(data: dict[str, Any]) -> bool:
+            uploads = dict(data.get(UPLOADS) or {})
+            if handle is None:
+                if uploads.pop(self._key, None) is None:
+                    return False
+            else:
+                uploads[self._key] = {"sha256": self._sha256, "handle": handle}
+            data[UPLOADS] = uploads
+            return True
+
+        await self._shared.update(change)

@@ -25,15 +25,28 @@ class RetryPolicy:
     max_delay: float = 30.0
 
 
-def open_store(target: TargetConfig, retry: RetryPolicy | None = None) -> Store:
+def open_store(target: TargetConfig, scope: str, retry: RetryPolicy | None = None) -> Store:
+    """The target's store wrapped in the retry policy; `scope` names its keyring entries."""
     policy = retry or RetryPolicy()
-    inner = FolderStore(Path(target.path).expanduser(), name=target.name)
+    inner: Store
+    if target.kind == "drive":
+        from core.tier2.drive_target import open_drive  # the Drive client is slow to import
+
+        inner = open_drive(target, scope)
+    else:
+        assert target.path is not None  # the config refuses a folder target without one
+        inner = FolderStore(Path(target.path).expanduser(), name=target.name)
     return RetryingStore(
         inner,
         attempts=policy.attempts,
         base_delay=policy.base_delay,
         max_delay=policy.max_delay,
     )
+
+
+def secrets_scope(workspace_root: Path) -> str:
+    """A short stable tag of the workspace, part of every keyring entry's name."""
+    return hashlib.sha256(str(workspace_root.resolve()).encode()).hexdigest()[:12]
 
 
 def resource_of(target_name: str) -> str:

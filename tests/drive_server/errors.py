@@ -106,14 +106,28 @@ def auth_error() -> DriveError:
     )
 
 
-def user_rate_limit() -> DriveError:
+def _retry_after(seconds: float | None) -> dict[str, str]:
+    return {} if seconds is None else {"Retry-After": f"{seconds:g}"}
+
+
+def user_rate_limit(retry_after: float | None = None) -> DriveError:
     return DriveError(
-        403, "userRateLimitExceeded", "User rate limit exceeded.", domain="usageLimits"
+        403,
+        "userRateLimitExceeded",
+        "User rate limit exceeded.",
+        domain="usageLimits",
+        headers=_retry_after(retry_after),
     )
 
 
-def rate_limit() -> DriveError:
-    return DriveError(429, "rateLimitExceeded", "Rate limit exceeded.", domain="usageLimits")
+def rate_limit(retry_after: float | None = None) -> DriveError:
+    return DriveError(
+        429,
+        "rateLimitExceeded",
+        "Rate limit exceeded.",
+        domain="usageLimits",
+        headers=_retry_after(retry_after),
+    )
 
 
 def quota_exceeded() -> DriveError:

@@ -143,13 +143,18 @@ class FaultInjector:
 
     # --- the failures Drive is known for ----------------------------------------------
 
-    def user_rate_limit(self, **match: Unpack[Match]) -> FaultRule:
-        """403 userRateLimitExceeded (retryable; the client must back off)."""
-        return self.add(Respond(errors.user_rate_limit()), **match)
+    def user_rate_limit(
+        self, *, retry_after: float | None = None, **match: Unpack[Match]
+    ) -> FaultRule:
+        """403 userRateLimitExceeded (retryable; the client must back off).
 
-    def rate_limit(self, **match: Unpack[Match]) -> FaultRule:
-        """429 rateLimitExceeded."""
-        return self.add(Respond(errors.rate_limit()), **match)
+        `retry_after` adds a `Retry-After: <seconds>` header, as Google sometimes sends.
+        """
+        return self.add(Respond(errors.user_rate_limit(retry_after)), **match)
+
+    def rate_limit(self, *, retry_after: float | None = None, **match: Unpack[Match]) -> FaultRule:
+        """429 rateLimitExceeded (optionally with a `Retry-After: <seconds>` header)."""
+        return self.add(Respond(errors.rate_limit(retry_after)), **match)
 
     def server_error(self, status: int = 500, **match: Unpack[Match]) -> FaultRule:
         """500 internalError / 502, 503 backendError."""

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode
 from aiohttp import web
 
 from tests.drive_server import discovery, errors
-from tests.drive_server.auth import TokenBook
+from tests.drive_server.auth import PKCE_METHODS, TokenBook
 from tests.drive_server.faults import Delay, Drop, FaultInjector, Respond
 from tests.drive_server.query import (
     FieldTree,
@@ -293,8 +293,10 @@ class DriveApp:
             grant = self.tokens.grant_for(form.get("refresh_token", ""))
             scope = grant.scope if grant else None
         elif grant_type == "authorization_code":
-            scope = self.tokens.redeem_code(form.get("code", ""), form.get("redirect_uri"))
-            if scope is not None:
+            scope = self.tokens.redeem_code(
+                form.get("code", ""), form.get("redirect_uri"), form.get("code_verifier")
+            )
+            if scope is not None and not self.tokens.take_withholding():
                 refresh_token = self.tokens.issue_refresh_token(scope)
         else:
             return web.json_response({"error": "unsupported_grant_type"}, status=400)
@@ -317,14 +319,26 @@ class DriveApp:
         return web.json_response(payload)
 
     async def _auth(self, call: _Call) -> web.Response:
-        request = call.request
-        """Consent screen that always says yes: redirect back with a code at once."""
-        query = request.query
+        """Consent screen that says yes at once (or no, when a test asked for that).
+
+        A `code_challenge` is remembered with the code, so `/token` demands the matching
+        `code_verifier` as Google does."""
+        query = call.request.query
         redirect_uri = query.get("redirect_uri")
         if query.get("client_id") != self.tokens.client_id or not redirect_uri:
             return web.Response(status=400, text="invalid_client or missing redirect_uri")
+        challenge = query.get("code_challenge")
+        method = query.get("code_challenge_method")
+        if method is not None and (challenge is None or method not in PKCE_METHODS):
+            return web.Response(status=400, text="invalid code_challenge_method")
         scope = query.get("scope", "")
-        params = {"code": self.tokens.issue_code(scope, redirect_uri), "scope": scope}
+        if self.tokens.take_denial():
+            params = {"error": "access_denied"}
+        else:
+            code = self.tokens.issue_code(
+                scope, redirect_uri, code_challenge=challenge, code_challenge_method=method
+            )
+            params = {"code": code, "scope": scope}
         if "state" in query:
             params["state"] = query["state"]
         sep = "&" if "?" in redirect_uri else "?"

@@ -1,0 +1,626 @@
+"""Google Drive as a Tier 2 store.
+
+Keys map to paths under one folder the app creates in My Drive: every
+segment but the last is a folder, the last is a file. Drive itself allows
+many items with one name in one folder, so the store keeps "one file per key"
+by its own rules: a put of an existing key uploads a new revision of that
+file (files.update) rather than a new file, and if duplicates ever appear
+(a crash between create and bookkeeping, two machines) the newest is the
+object and a later put of the key removes the rest. Everything the app makes
+carries an appProperties tag, so lookups never pick up a user's own files.
+
+Uploads are resumable sessions. The session URI is kept in memory per key
+and content, and handed to the caller's ResumeSlot as soon as Google issues
+it: a put retried after a dropped connection, or a new process after a crash,
+asks Google how much arrived and sends only the rest. The SHA-256 of the
+content goes into appProperties, so a retried put whose first attempt did
+finish (only the answer was lost) sees the bytes are already there.
+
+The Google client is synchronous and not thread-safe (httplib2), so every
+call runs on the store's own worker threads, each with its own client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO, TypeVar
+
+import google.auth.credentials
+from googleapiclient.errors import HttpError
+from googleapiclient.http import MediaFileUpload
+
+from core.remote.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    PermanentError,
+    ProgressFn,
+    PutSource,
+    RemoteError,
+    ResumeSlot,
+    TransientError,
+    check_key,
+)
+from core.remote.drive_discovery import DriveClient, build_client, drive_document
+from core.remote.drive_errors import (
+    TRANSPORT_ERRORS,
+    is_quota_error,
+    map_error,
+    quota_full,
+    status_of,
+)
+from core.remote.drive_folders import FOLDER_MIME, TAG, FolderPath, FolderTree, named, tagged
+from core.remote.drive_upload import FILE_FIELDS, Cancelled, SessionGone, Upload
+
+CHUNK_GRANULARITY = 256 * 1024
+"""Google rejects chunks (other than the last) that are not a multiple of this."""
+SHA256_PROPERTY = "sha256"
+MAX_WORKERS = 8
+PUT_ATTEMPTS = 3
+"""Inside one put: start again after a vanished session or a vanished folder."""
+
+_T = TypeVar("_T")
+_Resource = dict[str, Any]
+
+
+@dataclass
+class _Session:
+    """An upload in flight for one key and content, and how much progress was reported."""
+
+    uri: str | None
+    reported: int = 0
+
+
+class DriveStore:
+    def __init__(
+        self,
+        credentials: google.auth.credentials.Credentials,
+        *,
+        name: str = "drive",
+        root_folder: str = "Tierkeeper-backup",
+        api_root: str = "https://www.googleapis.com/",
+        chunk_size: int = 8 * 1024 * 1024,
+        page_size: int = 1000,
+        timeout: float = 60.0,
+    ) -> None:
+        if chunk_size <= 0 or chunk_size % CHUNK_GRANULARITY:
+            raise ValueError(f"chunk_size must be a positive multiple of {CHUNK_GRANULARITY}")
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if not root_folder or "/" in root_folder:
+            raise ValueError("root_folder must be one folder name")
+        self.name = name
+        self.root_folder = root_folder
+        self.chunk_size = chunk_size
+        self.page_size = page_size
+        self._credentials = credentials
+        self._api_root = api_root
+        self._timeout = timeout
+        self._folders = FolderTree(root_folder)
+        self._executor = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix=f"drive-{name}")
+        self._local = threading.local()
+        self._clients: builtins.list[DriveClient] = []
+        self._clients_lock = threading.Lock()
+        self._sessions: dict[tuple[str, str], _Session] = {}
+        self._sessions_lock = threading.Lock()
+        self._put_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._closed = False
+
+    # -- the Store protocol ------------------------------------------------
+
+    async def put(
+        self,
+        key: str,
+        source: PutSource,
+        progress: ProgressFn | None = None,
+        *,
+        resume: ResumeSlot | None = None,
+    ) -> ObjectInfo:
+        folder, name = _split(key)
+        loop = asyncio.get_running_loop()
+        handle = resume.load() if resume is not None else None
+
+        def save(value: str | None) -> None:
+            """Persist the session handle before the worker goes on (runs on the loop)."""
+            if resume is not None:
+                asyncio.run_coroutine_threadsafe(resume.save(value), loop).result()
+
+        lock = self._put_locks.get(key)
+        if lock is None:
+            lock = self._put_locks[key] = asyncio.Lock()
+        async with lock:  # two puts of one key would both create a file
+            return await self._run(
+                f"upload {key}",
+                self._put_sync,
+                key,
+                folder,
+                name,
+                source,
+                handle,
+                self._notifier(progress),
+                save,
+            )
+
+    async def get(
+        self,
+        key: str,
+        dest: BinaryIO,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> int:
+        folder, name = _split(key)
+        if offset < 0 or (length is not None and length < 0):
+            raise PermanentError(f"invalid range offset={offset} length={length} for {key!r}")
+        notify = self._notifier(progress)
+        return await self._run(
+            f"download {key}", self._get_sync, key, folder, name, dest, offset, length, notify
+        )
+
+    async def stat(self, key: str) -> ObjectInfo:
+        folder, name = _split(key)
+        found = await self._run(f"look up {key}", self._lookup_sync, key, folder, name)
+        return _info(key, found[0])
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Walks the folders under the prefix; each folder's files come sorted by name."""
+        head = _check_prefix(prefix)
+        start = await self._run(f"list {prefix!r}", self._find_folder_sync, head)
+        if start is None:
+            return
+        stack: builtins.list[tuple[FolderPath, str]] = [(head, start)]
+        while stack:
+            path, folder_id = stack.pop()
+            files, subfolders = await self._run(
+                f"list {prefix!r}", self._list_folder_sync, folder_id
+            )
+            for name in sorted(files):
+                key = "/".join((*path, name))
+                if key.startswith(prefix):
+                    yield _info(key, files[name])
+            for name in sorted(subfolders, reverse=True):
+                sub = "/".join((*path, name)) + "/"
+                if sub.startswith(prefix) or prefix.startswith(sub):
+                    stack.append(((*path, name), subfolders[name]))
+
+    async def delete(self, key: str) -> None:
+        """Permanent (not to the bin): a backup's old objects must not eat the user's quota."""
+        folder, name = _split(key)
+        await self._run(f"delete {key}", self._delete_sync, key, folder, name)
+
+    async def quota(self) -> tuple[int, int | None]:
+        """(bytes used, limit); the limit is None for unlimited accounts."""
+        return await self._run("read the storage quota", self._quota_sync)
+
+    async def account(self) -> str | None:
+        """The signed-in Google address (what `target add` shows and records)."""
+        return await self._run("read the account", self._account_sync)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+
+    # -- plumbing ------------------------------------------------------------
+
+    async def _run(self, what: str, fn: Callable[..., _T], *args: object) -> _T:
+        """Run `fn(client, cancel, *args)` on a worker; on cancellation, stop it and wait.
+
+        Waiting keeps the promise that nothing more is sent once the call has
+        returned, even when the caller gave up on it.
+        """
+        if self._closed:
+            raise PermanentError(f"the Google Drive store {self.name} is closed")
+        cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._executor, self._work, what, fn, cancel, args)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            cancel.set()
+            await asyncio.wait({fut})
+            if not fut.cancelled():
+                fut.exception()  # consumed: the caller asked to cancel, not to hear it
+            raise
+
+    def _work(
+        self, what: str, fn: Callable[..., _T], cancel: threading.Event, args: tuple[object, ...]
+    ) -> _T:
+        client = self._client()
+        try:
+            return fn(client, cancel, *args)
+        except Cancelled:
+            raise
+        except Exception as err:
+            if isinstance(err, TRANSPORT_ERRORS):
+                client.http.close()  # a half-used connection must not serve the next request
+            mapped = map_error(err, what=what, store=self.name)
+            if mapped is None or mapped is err:
+                raise
+            raise mapped from err
+
+    def _client(self) -> DriveClient:
+        client: DriveClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = build_client(self._credentials, drive_document(self._api_root), self._timeout)
+            with self._clients_lock:
+                self._clients.append(client)
+            self._local.client = client
+        return client
+
+    @staticmethod
+    def _notifier(progress: ProgressFn | None) -> Callable[[int], None]:
+        """Progress is reported on the loop thread, in order, before the call returns."""
+        if progress is None:
+            return lambda _n: None
+        loop = asyncio.get_running_loop()
+
+        def notify(n: int) -> None:
+            loop.call_soon_threadsafe(progress, n)
+
+        return notify
+
+    # -- lookups ---------------------------------------------------------------
+
+    def _files_named(self, service: Any, parent: str, name: str) -> builtins.list[_Resource]:
+        """Files of that name in `parent`, the one that counts (newest) first."""
+        listed = (
+            service.files()
+            .list(
+                q=named(parent, name, folder=False),
+                fields=f"files({FILE_FIELDS})",
+                pageSize=100,
+            )
+            .execute(num_retries=0)
+        )
+        return _newest_first(list(listed.get("files", [])))
+
+    def _find_folder_sync(
+        self, client: DriveClient, cancel: threading.Event, path: FolderPath
+    ) -> str | None:
+        return self._folders.find(client.service, path)
+
+    def _lookup_sync(
+        self, client: DriveClient, cancel: threading.Event, key: str, folder: FolderPath, name: str
+    ) -> builtins.list[_Resource]:
+        parent = self._folders.find(client.service, folder)
+        found = [] if parent is None else self._files_named(client.service, parent, name)
+        if not found:
+            raise ObjectNotFound(f"{key!r} is not on Google Drive ({self.name})")
+        return found
+
+    # -- put -------------------------------------------------------------------
+
+    def _put_sync(
+        self,
+        client: DriveClient,
+        cancel: threading.Event,
+        key: str,
+        folder: FolderPath,
+        name: str,
+        source: PutSource,
+        handle: str | None,
+        notify: Callable[[int], None],
+        save: Callable[[str | None], None],
+    ) -> ObjectInfo:
+        slot = (key, source.sha256)
+        with self._sessions_lock:
+            session = self._sessions.get(slot)
+        if session is None:
+            session = _Session(uri=handle)  # a new process: reported progress starts at 0
+        for attempt in range(1, PUT_ATTEMPTS + 1):
+            try:
+                parent = self._folders.ensure(client.service, folder)
+                return self._put_once(
+                    client, cancel, key, parent, name, source, session, notify, save
+                )
+            except Cancelled:
+                raise  # the session stays open (and saved) so a later put resumes it
+            except SessionGone:
+                self._forget_session(slot, save)
+                session.uri = None
+                if attempt == PUT_ATTEMPTS:
+                    raise TransientError(
+                        f"Google Drive kept dropping the upload session of {key}"
+                    ) from None
+            except HttpError as err:
+                if status_of(err) == 404 and attempt < PUT_ATTEMPTS:
+                    self._folders.forget()  # the folder (or the file) went away meanwhile
+                    continue
+                failure: Exception = err
+                if is_quota_error(err):
+                    failure = self._quota_error(client, key, source.size)
+                self._forget_if_permanent(slot, save, failure)
+                if failure is not err:
+                    raise failure from err
+                raise
+            except Exception as err:
+                self._forget_if_permanent(slot, save, err)
+                raise
+        raise AssertionError("unreachable")
+
+    def _put_once(
+        self,
+        client: DriveClient,
+        cancel: threading.Event,
+        key: str,
+        parent: str,
+        name: str,
+        source: PutSource,
+        session: _Session,
+        notify: Callable[[int], None],
+        save: Callable[[str | None], None],
+    ) -> ObjectInfo:
+        slot = (key, source.sha256)
+        existing = self._files_named(client.service, parent, name)
+        current = existing[0] if existing else None
+        if current is not None and _holds(current, source):
+            # An earlier attempt finished but its answer was lost, or nothing changed.
+            self._acked(session, source.size, notify)
+            return self._finished(client, key, current, existing, slot, save)
+
+        def on_session(uri: str) -> None:
+            session.uri = uri
+            with self._sessions_lock:
+                self._sessions[slot] = session
+            save(uri)
+
+        media = _media(source, self.chunk_size)
+        try:
+            metadata: _Resource = {"appProperties": {**TAG, SHA256_PROPERTY: source.sha256}}
+            files = client.service.files()
+            if current is None:
+                metadata.update(name=name, parents=[parent], mimeType="application/octet-stream")
+                request = files.create(body=metadata, media_body=media, fields=FILE_FIELDS)
+            else:
+                request = files.update(
+                    fileId=current["id"], body=metadata, media_body=media, fields=FILE_FIELDS
+                )
+            upload = Upload(
+                request=request,
+                http=client.http,
+                size=source.size,
+                cancel=cancel,
+                on_session=on_session,
+                on_acked=lambda total: self._acked(session, total, notify),
+            )
+            done = None
+            if session.uri is not None:
+                with self._sessions_lock:
+                    self._sessions[slot] = session
+                done = upload.continue_session(session.uri)
+            if done is None:
+                done = upload.run()
+        finally:
+            media.stream().close()
+        return self._finished(client, key, done, existing, slot, save)
+
+    def _finished(
+        self,
+        client: DriveClient,
+        key: str,
+        result: _Resource,
+        existing: builtins.list[_Resource],
+        slot: tuple[str, str],
+        save: Callable[[str | None], None],
+    ) -> ObjectInfo:
+        self._forget_session(slot, save)
+        for extra in existing:
+            if extra.get("id") != result.get("id"):
+                try:  # a duplicate of the key: the object is the one just written
+                    client.service.files().delete(fileId=extra["id"]).execute(num_retries=0)
+                except (HttpError, *TRANSPORT_ERRORS):
+                    pass  # the next put of this key tries again; reads pick the newest
+        return _info(key, result)
+
+    @staticmethod
+    def _acked(session: _Session, total: int, notify: Callable[[int], None]) -> None:
+        if total > session.reported:
+            notify(total - session.reported)
+            session.reported = total
+
+    def _forget_session(self, slot: tuple[str, str], save: Callable[[str | None], None]) -> None:
+        with self._sessions_lock:
+            self._sessions.pop(slot, None)
+        save(None)
+
+    def _forget_if_permanent(
+        self, slot: tuple[str, str], save: Callable[[str | None], None], err: Exception
+    ) -> None:
+        """A session that failed for good is not worth resuming; a transient failure is."""
+        mapped = map_error(err, what="upload", store=self.name)
+        if isinstance(mapped, PermanentError):
+            self._forget_session(slot, save)
+
+    def _quota_error(self, client: DriveClient, key: str, needed: int) -> RemoteError:
+        used: int | None = None
+        limit: int | None = None
+        try:
+            used, limit = self._quota_sync(client, threading.Event())
+        except (HttpError, *TRANSPORT_ERRORS):
+            pass  # the message then goes without the numbers
+        return quota_full(store=self.name, key=key, used=used, limit=limit, needed=needed)
+
+    # -- get / list / delete / quota ---------------------------------------------------
+
+    def _get_sync(
+        self,
+        client: DriveClient,
+        cancel: threading.Event,
+        key: str,
+        folder: FolderPath,
+        name: str,
+        dest: BinaryIO,
+        offset: int,
+        length: int | None,
+        notify: Callable[[int], None],
+    ) -> int:
+        found = self._lookup_sync(client, cancel, key, folder, name)[0]
+        size = int(found.get("size", 0))
+        end = size if length is None else min(size, offset + length)
+        request = client.service.files().get_media(fileId=found["id"])
+        headers = dict(request.headers)
+        pos = offset
+        while pos < end:
+            if cancel.is_set():
+                raise Cancelled
+            stop = min(end, pos + self.chunk_size)
+            headers["range"] = f"bytes={pos}-{stop - 1}"
+            resp, content = client.http.request(request.uri, "GET", headers=headers)
+            if int(resp.status) == 200:  # the whole file: the server ignored the range
+                content = content[pos:stop]
+            elif int(resp.status) != 206:
+                raise HttpError(resp, content, uri=request.uri)
+            block = content[: stop - pos]
+            if not block:
+                raise TransientError(f"Google Drive sent no data for {key} at byte {pos}")
+            try:
+                dest.write(block)
+            except OSError as err:  # the local disk, not the network: retrying will not help
+                raise PermanentError(
+                    f"cannot write {key} where it was asked to go: {err.strerror or err}"
+                ) from err
+            pos += len(block)
+            notify(len(block))
+        return max(0, pos - offset)
+
+    def _list_folder_sync(
+        self, client: DriveClient, cancel: threading.Event, folder_id: str
+    ) -> tuple[dict[str, _Resource], dict[str, str]]:
+        """One folder's files (the newest of each name) and subfolders, every page."""
+        files: dict[str, builtins.list[_Resource]] = {}
+        folders: dict[str, str] = {}
+        token: str | None = None
+        while True:
+            page = (
+                client.service.files()
+                .list(
+                    q=tagged(folder_id),
+                    fields=f"nextPageToken,files({FILE_FIELDS},mimeType)",
+                    pageSize=self.page_size,
+                    pageToken=token,
+                )
+                .execute(num_retries=0)
+            )
+            for item in page.get("files", []):
+                name = str(item.get("name", ""))
+                if not name or "/" in name:
+                    continue  # not a name a key segment can have
+                if item.get("mimeType") == FOLDER_MIME:
+                    folders.setdefault(name, str(item["id"]))
+                else:
+                    files.setdefault(name, []).append(item)
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        return {n: _newest_first(found)[0] for n, found in files.items()}, folders
+
+    def _delete_sync(
+        self, client: DriveClient, cancel: threading.Event, key: str, folder: FolderPath, name: str
+    ) -> None:
+        for found in self._lookup_sync(client, cancel, key, folder, name):
+            client.service.files().delete(fileId=found["id"]).execute(num_retries=0)
+
+    def _quota_sync(self, client: DriveClient, cancel: threading.Event) -> tuple[int, int | None]:
+        about = (
+            client.service.about().get(fields="storageQuota(limit,usage)").execute(num_retries=0)
+        )
+        quota = about.get("storageQuota", {})
+        limit = quota.get("limit")
+        return int(quota.get("usage", 0)), int(limit) if limit else None
+
+    def _account_sync(self, client: DriveClient, cancel: threading.Event) -> str | None:
+        about = client.service.about().get(fields="user(emailAddress)").execute(num_retries=0)
+        address = about.get("user", {}).get("emailAddress")
+        return str(address) if address else None
+
+
+def _split(key: str) -> tuple[FolderPath, str]:
+    parts = check_key(key).split("/")
+    return tuple(parts[:-1]), parts[-1]
+
+
+def _check_prefix(prefix: str) -> FolderPath:
+    """The folder path every key with this prefix lives under."""
+    if prefix.startswith("/") or "\\" in prefix or "\x00" in prefix:
+        raise PermanentError(f"{prefix!r} is not a valid key prefix")
+    head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+    if not head:
+        return ()
+    return tuple(check_key(head).split("/"))
+
+
+def _media(source: PutSource, chunk_size: int) -> MediaFileUpload:
+    try:
+        media = MediaFileUpload(
+            str(source.path),
+            mimetype="application/octet-stream",
+            chunksize=chunk_size,
+            resumable=True,
+        )
+    except OSError as err:
+        raise PermanentError(
+            f"cannot read the source file {source.path}: {err.strerror or err}"
+        ) from err
+    if media.size() != source.size:
+        media.stream().close()
+        raise PermanentError(
+            f"{source.path} is {media.size()} bytes, not the {source.size} it had when hashed",
+            hint="it changed after it was packed; the backup will pack it again",
+        )
+    return media
+
+
+def _holds(found: _Resource, source: PutSource) -> bool:
+    """True if the Drive file already has exactly this content."""
+    if int(found.get("size", -1)) != source.size:
+        return False
+    digest = found.get("sha256Checksum") or (found.get("appProperties") or {}).get(SHA256_PROPERTY)
+    return isinstance(digest, str) and digest.lower() == source.sha256.lower()
+
+
+def _newest_first(items: builtins.list[_Resource]) -> builtins.list[_Resource]:
+    return sorted(
+        items,
+        key=lambda f: (str(f.get("modifiedTime", "")), str(f.get("createdTime", "")), f["id"]),
+        reverse=True,
+    )
+
+
+def _timestamp(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _info(key: str, found: _Resource) -> ObjectInfo:
+    """Checksums as Drive reports them: a wrong md5 is for the caller to catch, not to mend."""
+    props = found.get("appProperties") or {}
+    sha256 = found.get("sha256Checksum") or props.get(SHA256_PROPERTY)
+    return ObjectInfo(
+        key=key,
+        size=int(found.get("size", 0)),
+        md5=found.get("md5Checksum"),
+        sha256=sha256,
+        modified=_timestamp(found.get("modifiedTime")),
+        extra={"id": str(found["id"])},
+    )

@@ -1,0 +1,140 @@
+"""Key segments as Drive folders: found by name, parent and our tag; created once.
+
+Drive allows any number of items with one name in one folder, so "create if
+missing" can race with itself — two puts into a new folder, or a create that
+reached Google but whose answer was lost and was then retried. After creating,
+we look again and everyone settles on the oldest folder of that name; a
+duplicate we made ourselves is deleted so it does not linger. Within one
+process a lock makes concurrent puts wait for the first creator instead.
+
+Folder ids are cached for the life of the store: a backup writes hundreds of
+keys under the same few folders, and every lookup is a round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from googleapiclient.errors import HttpError
+
+FOLDER_MIME = "application/vnd.google-apps.folder"
+TAG_KEY = "tierkeeper"
+TAG_VALUE = "1"
+TAG = {TAG_KEY: TAG_VALUE}
+
+FolderPath = tuple[str, ...]
+
+
+def q_string(text: str) -> str:
+    """A quoted literal for a Drive `q` query (backslash first, then the quote)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def tagged(parent_id: str) -> str:
+    """Untrashed items in `parent_id` that this app created (and so owns)."""
+    return (
+        f"{q_string(parent_id)} in parents and trashed = false and "
+        f"appProperties has {{ key={q_string(TAG_KEY)} and value={q_string(TAG_VALUE)} }}"
+    )
+
+
+def named(parent_id: str, name: str, *, folder: bool) -> str:
+    kind = "=" if folder else "!="
+    return f"name = {q_string(name)} and mimeType {kind} {q_string(FOLDER_MIME)} and " + tagged(
+        parent_id
+    )
+
+
+def oldest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ties in createdTime (millisecond resolution) are broken by id, so all agree."""
+    return sorted(items, key=lambda f: (str(f.get("createdTime", "")), str(f.get("id", ""))))
+
+
+class FolderTree:
+    def __init__(self, root_name: str) -> None:
+        self.root_name = root_name
+        self._ids: dict[FolderPath, str] = {}
+        self._create_lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Drop cached ids (a folder vanished under us: someone deleted it on Drive)."""
+        self._ids.clear()
+
+    def find(self, service: Any, path: FolderPath) -> str | None:
+        """The id of root/path, or None where a segment does not exist (nothing is created)."""
+        return self._walk(service, path, create=False)
+
+    def ensure(self, service: Any, path: FolderPath) -> str:
+        found = self._walk(service, path, create=True)
+        assert found is not None
+        return found
+
+    def _walk(self, service: Any, path: FolderPath, *, create: bool) -> str | None:
+        cached = self._ids.get(path)
+        if cached is not None:
+            return cached
+        parent = "root"
+        names = (self.root_name, *path)
+        for depth, name in enumerate(names):
+            sub = path[:depth]  # depth 0 is the root folder itself: path ()
+            known = self._ids.get(sub)
+            if known is not None:
+                parent = known
+                continue
+            found = self._lookup(service, parent, name)
+            if found is None:
+                if not create:
+                    return None
+                with self._create_lock:
+                    known = self._ids.get(sub)  # another thread may have made it meanwhile
+                    found = known or self._lookup(service, parent, name)
+                    if found is None:
+                        found = self._create(service, parent, name)
+            self._ids[sub] = found
+            parent = found
+        return parent
+
+    @staticmethod
+    def _matches(service: Any, parent: str, name: str) -> list[dict[str, Any]]:
+        listed = (
+            service.files()
+            .list(
+                q=named(parent, name, folder=True),
+                fields="files(id,createdTime)",
+                orderBy="createdTime",
+                pageSize=100,
+            )
+            .execute(num_retries=0)
+        )
+        return oldest_first(list(listed.get("files", [])))
+
+    def _lookup(self, service: Any, parent: str, name: str) -> str | None:
+        found = self._matches(service, parent, name)
+        return str(found[0]["id"]) if found else None
+
+    def _create(self, service: Any, parent: str, name: str) -> str:
+        made = (
+            service.files()
+            .create(
+                body={
+                    "name": name,
+                    "mimeType": FOLDER_MIME,
+                    "parents": [parent],
+                    "appProperties": dict(TAG),
+                },
+                fields="id,createdTime",
+            )
+            .execute(num_retries=0)
+        )
+        mine = str(made["id"])
+        found = self._matches(service, parent, name)
+        if not found:
+            return mine  # the search index has not caught up with our own create yet
+        keep = str(found[0]["id"])
+        if keep != mine:
+            try:
+                service.files().delete(fileId=mine).execute(num_retries=0)
+            except HttpError:
+                pass  # harmless: the oldest is used by everyone either way
+        return keep
