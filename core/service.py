@@ -393,7 +393,7 @@ class Service:
     async def _backup_job(self, ctx: JobContext) -> dict[str, Any]:
         return await run_backup(
             ctx, self.db, self.bus, self.config,
-            state_dir=self.workspace.state, scope=self.scope, retry=self.retry,
+            workspace=self.workspace, scope=self.scope, retry=self.retry,
         )  # fmt: skip
 
     async def _probe_target(self, resource: str) -> None:

@@ -143,3 +143,49 @@ def test_snapshots_travel_as_one_long_window_tarball_and_come_back(tmp_path: Pat
     for info in saved:
         plain = restored / "snapshots" / info.path.name.removesuffix(".zst")
         assert orjson.loads(plain.read_bytes()) == store.load(sid, info.number)
+
+
+def test_raw_files_of_older_sessions_go_only_once_a_verified_backup_holds_them(
+    tmp_path: Path,
+) -> None:
+    from core.local.snapshots import SnapshotStore
+
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ids = []
+    for n in range(3):
+        sid = ok(tk("session", "start", "--json", ws=ws))["session"]
+        SnapshotStore(ws / "state").save(sid, {"n": n, "notes": "x" * 1000})
+        if n == 1:
+            ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+        ok(tk("session", "end", sid, "--summary", f"s{n}", "--json", ws=ws))
+        ids.append(sid)
+    log = ws / "logs" / f"session_{ids[0]}.jsonl"
+    # the first session was never backed up (no target yet): it keeps its files
+    assert log.exists() and list((ws / "state").glob(f"session_{ids[0]}_snap*"))
+
+    out = ok(tk("backup", "--all", "--json", ws=ws))  # now it is backed up, and verified
+    assert out["result"]["pruned_files"] == 2  # its log and its snapshot; two newest kept
+    assert not log.exists() and not list((ws / "state").glob(f"session_{ids[0]}_snap*"))
+    for sid in ids[1:]:
+        assert (ws / "logs" / f"session_{sid}.jsonl").exists()
+    assert (ws / "handoffs" / f"session_{ids[0]}_handoff.md").exists()  # notes stay
+
+    restored = tmp_path / "back"
+    ok(tk("restore", ids[0], "--to", str(restored), "--json", ws=ws))
+    assert (restored / f"session_{ids[0]}.jsonl").exists()
+    assert list((restored / "snapshots").glob("*.json"))
+
+
+def test_a_log_changed_after_its_backup_is_not_pruned(tmp_path: Path) -> None:
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    first = ok(tk("session", "start", "--json", ws=ws))["session"]
+    ok(tk("session", "end", first, "--summary", "a", "--json", ws=ws))
+    log = ws / "logs" / f"session_{first}.jsonl"
+    with open(log, "ab") as fh:  # an agent wrote one more event after the backup
+        fh.write(b'{"type":"late","ts":"2026-01-01T00:00:00Z"}\n')
+    for _ in range(2):
+        sid = ok(tk("session", "start", "--json", ws=ws))["session"]
+        end = ok(tk("session", "end", sid, "--summary", "b", "--json", ws=ws))
+        assert end["backup"]["state"] == "done"
+    assert log.exists()  # its bytes are not the ones backed up

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import io
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -34,7 +35,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import google.auth.credentials
 from googleapiclient.errors import HttpError
-from googleapiclient.http import MediaFileUpload
+from googleapiclient.http import MediaFileUpload, MediaIoBaseUpload
 
 from core.remote.base import (
     ObjectInfo,
@@ -62,6 +63,8 @@ CHUNK_GRANULARITY = 256 * 1024
 """Google rejects chunks (other than the last) that are not a multiple of this."""
 SHA256_PROPERTY = "sha256"
 MAX_WORKERS = 8
+SMALL_FILE = 4 * 1024 * 1024
+"""Up to this size a file goes up in one multipart request instead of a resumable session."""
 PUT_ATTEMPTS = 3
 """Inside one put: start again after a vanished session or a vanished folder."""
 
@@ -111,6 +114,8 @@ class DriveStore:
         self._clients_lock = threading.Lock()
         self._sessions: dict[tuple[str, str], _Session] = {}
         self._sessions_lock = threading.Lock()
+        self._written: dict[tuple[str, str], _Resource] = {}
+        """(folder id, name) → the file this store last wrote there: reads skip a lookup."""
         self._put_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -368,12 +373,18 @@ class DriveStore:
         save: Callable[[str | None], None],
     ) -> ObjectInfo:
         slot = (key, source.sha256)
-        existing = self._files_named(client.service, parent, name)
+        mine = self._written.get((parent, name))
+        if mine is not None:
+            existing = [mine]
+        elif self._folders.is_fresh(parent) and session.uri is None:
+            existing = []  # a folder this store made: only its own puts are in it
+        else:
+            existing = self._files_named(client.service, parent, name)
         current = existing[0] if existing else None
         if current is not None and _holds(current, source):
             # An earlier attempt finished but its answer was lost, or nothing changed.
             self._acked(session, source.size, notify)
-            return self._finished(client, key, current, existing, slot, save)
+            return self._finished(client, key, current, existing, slot, save, parent, name)
 
         def on_session(uri: str) -> None:
             session.uri = uri
@@ -381,6 +392,8 @@ class DriveStore:
                 self._sessions[slot] = session
             save(uri)
 
+        if session.uri is None and source.size <= min(SMALL_FILE, self.chunk_size) and not current:
+            return self._put_small(client, key, parent, name, source, session, notify, slot, save)
         media = _media(source, self.chunk_size)
         try:
             metadata: _Resource = {"appProperties": {**TAG, SHA256_PROPERTY: source.sha256}}
@@ -409,7 +422,50 @@ class DriveStore:
                 done = upload.run()
         finally:
             media.stream().close()
-        return self._finished(client, key, done, existing, slot, save)
+        return self._finished(client, key, done, existing, slot, save, parent, name)
+
+    def _put_small(
+        self,
+        client: DriveClient,
+        key: str,
+        parent: str,
+        name: str,
+        source: PutSource,
+        session: _Session,
+        notify: Callable[[int], None],
+        slot: tuple[str, str],
+        save: Callable[[str | None], None],
+    ) -> ObjectInfo:
+        """One multipart request: a resumable session would cost a second round trip, and
+        a file this small has nothing worth resuming. A retry after a lost answer finds the
+        file by name and content first, so it never makes a duplicate."""
+        try:
+            with open(source.path, "rb") as fh:
+                data = fh.read(source.size + 1)
+        except OSError as err:
+            raise PermanentError(
+                f"cannot read the source file {source.path}: {err.strerror or err}"
+            ) from err
+        if len(data) != source.size:
+            raise PermanentError(
+                f"{source.path} is {len(data)} bytes, not the {source.size} it had when hashed",
+                hint="it changed after it was packed; the backup will pack it again",
+            )
+        metadata: _Resource = {
+            "name": name,
+            "parents": [parent],
+            "mimeType": "application/octet-stream",
+            "appProperties": {**TAG, SHA256_PROPERTY: source.sha256},
+        }
+        media = MediaIoBaseUpload(io.BytesIO(data), mimetype="application/octet-stream",
+                                  resumable=False)  # fmt: skip
+        done: _Resource = (
+            client.service.files()
+            .create(body=metadata, media_body=media, fields=FILE_FIELDS)
+            .execute(num_retries=0)
+        )
+        self._acked(session, source.size, notify)
+        return self._finished(client, key, done, [], slot, save, parent, name)
 
     def _finished(
         self,
@@ -419,8 +475,11 @@ class DriveStore:
         existing: builtins.list[_Resource],
         slot: tuple[str, str],
         save: Callable[[str | None], None],
+        parent: str,
+        name: str,
     ) -> ObjectInfo:
         self._forget_session(slot, save)
+        self._written[(parent, name)] = result
         for extra in existing:
             if extra.get("id") != result.get("id"):
                 try:  # a duplicate of the key: the object is the one just written
@@ -471,7 +530,11 @@ class DriveStore:
         length: int | None,
         notify: Callable[[int], None],
     ) -> int:
-        found = self._lookup_sync(client, cancel, key, folder, name)[0]
+        parent = self._folders.find(client.service, folder)
+        # Reading back what this store just wrote (a manifest, say) needs no lookup.
+        found = None if parent is None else self._written.get((parent, name))
+        if found is None:
+            found = self._lookup_sync(client, cancel, key, folder, name)[0]
         size = int(found.get("size", 0))
         end = size if length is None else min(size, offset + length)
         request = client.service.files().get_media(fileId=found["id"])
@@ -536,6 +599,8 @@ class DriveStore:
     ) -> None:
         for found in self._lookup_sync(client, cancel, key, folder, name):
             client.service.files().delete(fileId=found["id"]).execute(num_retries=0)
+        for spot in [k for k in self._written if k[1] == name]:
+            self._written.pop(spot, None)
 
     def _quota_sync(self, client: DriveClient, cancel: threading.Event) -> tuple[int, int | None]:
         about = (

@@ -55,11 +55,18 @@ class FolderTree:
     def __init__(self, root_name: str) -> None:
         self.root_name = root_name
         self._ids: dict[FolderPath, str] = {}
+        self._fresh: set[str] = set()
         self._create_lock = threading.Lock()
 
     def forget(self) -> None:
         """Drop cached ids (a folder vanished under us: someone deleted it on Drive)."""
         self._ids.clear()
+        self._fresh.clear()
+
+    def is_fresh(self, folder_id: str) -> bool:
+        """True for a folder this tree created: nothing but what this store puts is in it,
+        so looking for a file there before writing it would be a wasted round trip."""
+        return folder_id in self._fresh
 
     def find(self, service: Any, path: FolderPath) -> str | None:
         """The id of root/path, or None where a segment does not exist (nothing is created)."""
@@ -130,8 +137,11 @@ class FolderTree:
         mine = str(made["id"])
         found = self._matches(service, parent, name)
         if not found:
+            self._fresh.add(mine)
             return mine  # the search index has not caught up with our own create yet
         keep = str(found[0]["id"])
+        if keep == mine and len(found) == 1:
+            self._fresh.add(mine)
         if keep != mine:
             try:
                 service.files().delete(fileId=mine).execute(num_retries=0)

@@ -28,7 +28,9 @@ from core.packing import IntegrityError
 from core.remote.base import NeedsReconnect, Store, TransientError
 from core.tier2.backup import backup_session
 from core.tier2.resume import SharedCheckpoint
+from core.tier2.retention import prune_local
 from core.tier2.targets import RetryPolicy, open_store, resource_of
+from core.workspace import Workspace
 
 PARALLEL = 4
 """Sessions in flight at once: enough to overlap waits, few enough to keep memory flat."""
@@ -47,7 +49,7 @@ async def run_backup(
     bus: EventBus,
     config: Config,
     *,
-    state_dir: Path,
+    workspace: Workspace,
     scope: str,
     retry: RetryPolicy,
 ) -> dict[str, Any]:
@@ -81,7 +83,7 @@ async def run_backup(
                 sid,
                 slot_for=state.slot,
                 progress=on_bytes,
-                snapshots=await asyncio.to_thread(_snapshots, state_dir, sid),
+                snapshots=await asyncio.to_thread(_snapshots, workspace.state, sid),
             )
         except (BadInputError, IntegrityError) as exc:
             failure = f"{sid}: {exc}"
@@ -118,8 +120,11 @@ async def run_backup(
         if store is not None:
             await store.close()
     bus.publish("backups.changed", {"target": target.name})
+    # Only now, with every upload verified, may Tier 1 let go of raw files.
+    pruned = await prune_local(db, workspace, config.retention.local_sessions)
     failed = list(state.data.get("failed", []))
     return {"sessions": len(sessions) - len(failed), "failed": failed,
+            "pruned_files": len(pruned), "pruned_bytes": sum(p.size for p in pruned),
             "raw_bytes": int(state.data.get("raw_bytes", 0)),
             "stored_bytes": int(state.data.get("stored_bytes", 0))}  # fmt: skip
 

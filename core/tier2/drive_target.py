@@ -74,7 +74,19 @@ async def sign_in_target(
         open_browser=open_browser,
         timeout=timeout,
     )
-    keys.set(_account(scope, target.name, REFRESH), tokens.refresh_token)
+    keep_tokens(target, scope, tokens.refresh_token, client_secret, keys)
+
+
+def keep_tokens(
+    target: TargetConfig,
+    scope: str,
+    refresh_token: str,
+    client_secret: str | None,
+    secrets: Secrets | None = None,
+) -> None:
+    """Stores a sign-in in the keyring (and only there)."""
+    keys = secrets or Secrets()
+    keys.set(_account(scope, target.name, REFRESH), refresh_token)
     if client_secret is not None:
         keys.set(_account(scope, target.name, CLIENT_SECRET), client_secret)
 

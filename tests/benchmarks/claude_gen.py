@@ -177,3 +177,29 @@ def _generate(out: Path, budget: int) -> None:
             (folder / f"agent-{n:08x}.jsonl").write_bytes(data)
             written += len(data)
         n += 1
+
+
+def ensure_big_session(size_mb: int) -> Path:
+    """One long Claude Code session of about `size_mb` MB: the 'typical big session' a
+    restore goal speaks of (≤ 20 MB once packed)."""
+    root = cache_dir() / f"{VERSION}-one-{size_mb}MB"
+    done = root / ".complete"
+    path = root / "projects" / "-home-dev-big" / "big-session.jsonl"
+    if done.exists():
+        return path
+    shutil.rmtree(root, ignore_errors=True)
+    log(f"generating one ~{size_mb} MB Claude Code session (cached under .bench-cache/)")
+    gen = TextGen(SEED + 1, vocab_size=30_000)
+    sid = str(uuid.UUID(int=(SEED << 96) | 0xB16, version=4))
+    session = _Session(gen, "-home-dev-big", sid, 0xB16)
+    path.parent.mkdir(parents=True)
+    written = 0
+    with open(path, "wb") as out:
+        while written < size_mb * 1_000_000:
+            session.turn()
+            data = b"".join(session.lines)
+            session.lines.clear()
+            out.write(data)
+            written += len(data)
+    done.write_text("ok\n")
+    return path

@@ -31,6 +31,7 @@ BENCHMARKS = (
     "search",
     "hook",
     "backup",
+    "drive",
 )
 
 
