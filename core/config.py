@@ -22,6 +22,18 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 GOOGLE_API_ROOT = "https://www.googleapis.com/"
 
 
+class EncryptionConfig(BaseModel):
+    """How the target's key comes from its passphrase, and which key it is. Not secret:
+    the key itself lives in the OS keyring (and on the user's printed recovery kit)."""
+
+    kdf: Literal["scrypt"] = "scrypt"
+    salt: str
+    n: int
+    r: int
+    p: int
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+
+
 class TargetConfig(BaseModel):
     """A Tier 2 destination. Secrets (tokens, keys) are never here: the keyring holds them."""
 
@@ -34,6 +46,9 @@ class TargetConfig(BaseModel):
     auth_uri: str = GOOGLE_AUTH_URI
     token_uri: str = GOOGLE_TOKEN_URI
     api_root: str = GOOGLE_API_ROOT
+    encryption: EncryptionConfig | None = Field(
+        default=None, description="client-side encryption (AES-256-GCM) of everything stored"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> TargetConfig:

@@ -51,6 +51,7 @@ from core.tier2.backup import (
     verify_backup,
 )
 from core.tier2.backup_job import run_backup
+from core.tier2.encryption import encrypt_target, kit, target_key, unlock
 from core.tier2.targets import (
     RetryPolicy,
     open_store,
@@ -266,7 +267,10 @@ class Service:
         return result
 
     # Tier 2 -------------------------------------------------------------------
-    async def add_folder_target(self, name: str, path: str) -> TargetConfig:
+    async def add_folder_target(
+        self, name: str, path: str, *, passphrase: str | None = None
+    ) -> TargetConfig:
+        """`passphrase` turns on client-side encryption of everything stored there."""
         self._writable()
         if any(t.name == name for t in self.config.targets):
             raise BadInputError(f"A target named {name!r} exists already")
@@ -281,6 +285,8 @@ class Service:
         store = FolderStore(Path(full), name=name)
         await store.create_root()
         await probe(store)
+        if passphrase is not None:
+            target = await asyncio.to_thread(encrypt_target, target, self.scope, passphrase)
         self.config.targets.append(target)
         await asyncio.to_thread(self.config.save, self.workspace.config_path)
         return target
@@ -295,6 +301,7 @@ class Service:
         open_browser: bool = True,
         endpoints: dict[str, str] | None = None,
         timeout: float = 300.0,  # noqa: ASYNC109 - the user's time in the browser
+        passphrase: str | None = None,
     ) -> TargetConfig:
         """Signs in through the browser, checks the Drive answers, then saves the target.
 
@@ -310,6 +317,8 @@ class Service:
                 hint="letters, digits, '.', '_' or '-', up to 40",
             ) from exc
         target = await self._sign_in(target, client_secret, on_url, open_browser, timeout)
+        if passphrase is not None:
+            target = await asyncio.to_thread(encrypt_target, target, self.scope, passphrase)
         self.config.targets.append(target)
         await asyncio.to_thread(self.config.save, self.workspace.config_path)
         return target
@@ -352,6 +361,15 @@ class Service:
         finally:
             await drive.close()
         return target.model_copy(update={"account": account})
+
+    async def unlock_target(self, name: str, passphrase_or_code: str) -> None:
+        """Puts the target's key in this computer's keyring; waiting jobs then continue."""
+        self._writable()
+        await asyncio.to_thread(unlock, self.config.target(name), self.scope, passphrase_or_code)
+        await self.jobs.resume_waiting(resource_of(name))
+
+    async def recovery_kit(self, name: str) -> str:
+        return await asyncio.to_thread(kit, self.config.target(name), self.scope)
 
     async def remove_target(self, name: str) -> None:
         """Forgets the target and its sign-in; the backups on it are left alone."""
@@ -427,11 +445,13 @@ class Service:
         chosen = self.config.target(target)
         backup_id = await latest_backup(self.db, session_id, chosen.name)
         prefix = await self.db.scalar("SELECT prefix FROM backups WHERE id = ?", (backup_id,))
+        key = await asyncio.to_thread(target_key, chosen, self.scope)
         store = open_store(chosen, self.scope, self.retry)
         try:
             return await restore_session(
-                self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite
-            )
+                self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite,
+                key=key,
+            )  # fmt: skip
         finally:
             await store.close()
 

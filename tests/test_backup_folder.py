@@ -189,3 +189,18 @@ def test_a_log_changed_after_its_backup_is_not_pruned(tmp_path: Path) -> None:
         end = ok(tk("session", "end", sid, "--summary", "b", "--json", ws=ws))
         assert end["backup"]["state"] == "done"
     assert log.exists()  # its bytes are not the ones backed up
+
+
+def test_a_backup_to_an_unplugged_disk_waits_and_jobs_retry_runs_it(tmp_path: Path) -> None:
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("import", str(SOURCE), "--json", ws=ws))
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    disk.rename(tmp_path / "unplugged")
+    proc = tk("backup", ws=ws)
+    assert proc.returncode == 4, proc.stderr.decode()
+    assert b"usb is unreachable" in proc.stderr and b"tierkeeper jobs retry" in proc.stderr
+    (job,) = ok(tk("jobs", "--active", "--json", ws=ws))
+    assert job["state"] == "waiting" and not job["needs_user"]
+    (tmp_path / "unplugged").rename(disk)
+    (done,) = ok(tk("jobs", "retry", "--json", ws=ws))
+    assert done["state"] == "done" and done["id"] == job["id"]

@@ -75,7 +75,7 @@ def test_manifest_records_what_a_restore_needs(tmp_path: Path) -> None:
     assert sorted(p.name for p in out) == ["snap001.json", "snap002.json"]
 
 
-@pytest.mark.parametrize("version", [2, 99])
+@pytest.mark.parametrize("version", [3, 99])
 def test_newer_format_version_is_refused_with_a_clear_message(tmp_path: Path, version: int) -> None:
     manifest, _ = _sample(tmp_path)
     raw = orjson.loads(manifest.to_bytes())

@@ -582,10 +582,9 @@ def jobs_retry(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
 
     async def go() -> None:
         async with await open_service(workspace, write=True) as svc:
-            waiting = [j for j in await svc.jobs.list(active_only=True)
-                       if j.state == JobState.WAITING]  # fmt: skip
             await svc.jobs.resume_waiting()
-            done = [await follow_job(svc, j.id, quiet=json) for j in waiting]
+            pending = await svc.jobs.list(active_only=True)
+            done = [await follow_job(svc, j.id, quiet=json) for j in reversed(pending)]
         if json:
             emit_json(done)
             return

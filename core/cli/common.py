@@ -30,9 +30,7 @@ def explain_waiting(info: Any) -> None:
     """A parked job is not a failure: say why it waits and what brings it back."""
     err.print(f"[yellow]waiting:[/] {info.wait_reason}", highlight=False)
     if info.needs_user:
-        name = (info.resource or "").removeprefix("target:")
-        err.print(f"sign in again with `tierkeeper target reconnect {name}`; the job then "
-                  "continues where it stopped", highlight=False)  # fmt: skip
+        err.print("once that is done, the job continues where it stopped", highlight=False)
         raise typer.Exit(int(ExitCode.NEEDS_USER))
     err.print(
         "the job stays queued and runs when the target answers again "

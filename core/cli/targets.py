@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from core.cli.common import JsonOpt, WorkspaceOpt, open_service
-from core.cli.output import emit_json, err, table
+from core.cli.output import emit_json, err, out, table
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
 from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI
-from core.errors import ExitCode
-from core.models import JobState
+from core.errors import BadInputError, ExitCode
+from core.models import JobInfo, JobState
+from core.service import Service
 from core.tier2.targets import resource_of
 
 target_app = typer.Typer(help="Backup targets (Tier 2).", no_args_is_help=True)
@@ -25,6 +27,54 @@ NoBrowserOpt = Annotated[
 ]
 
 
+EncryptOpt = Annotated[
+    bool,
+    typer.Option("--encrypt", help="Encrypt everything stored there (AES-256-GCM); asks for a "
+                 "passphrase, or reads TIERKEEPER_PASSPHRASE."),
+]  # fmt: skip
+PASSPHRASE_ENV = "TIERKEEPER_PASSPHRASE"
+
+
+def _new_passphrase() -> str:
+    """From the environment (scripts), else asked twice without echo."""
+    given = os.environ.get(PASSPHRASE_ENV)
+    if given is None:
+        given = typer.prompt("Passphrase for the backups", hide_input=True,
+                             confirmation_prompt=True, err=True)  # fmt: skip
+    if len(given) < 8:
+        raise BadInputError("The passphrase is too short", hint="use at least 8 characters")
+    return given
+
+
+def _kit_advice(name: str) -> None:
+    err.print(
+        f"Backups on {name} are encrypted; the key is in this computer's keyring. Keep the "
+        f"recovery kit on paper: `tierkeeper target recovery-kit {name}`. Without it or the "
+        "passphrase, nobody (you included) can read these backups on another computer.",
+        highlight=False,
+    )
+
+
+async def _parked(svc: Service, name: str) -> list[int]:
+    """Jobs waiting on this target for the user: the command about to run frees them."""
+    here = resource_of(name)
+    active = await svc.jobs.list(active_only=True)
+    return [j.id for j in active if j.state == JobState.WAITING and j.resource == here]
+
+
+async def _continue(svc: Service, parked: list[int], *, quiet: bool) -> list[JobInfo]:
+    if parked:
+        err.print(f"continuing {len(parked)} waiting job(s)", highlight=False)
+    return [await follow_job(svc, job_id, quiet=quiet) for job_id in sorted(parked)]
+
+
+def _check_continued(done: list[JobInfo]) -> None:
+    for info in done:
+        if info.state != JobState.DONE:
+            err.print(f"Job {info.id}: {info.state.value} {info.error or ''}", highlight=False)
+            raise typer.Exit(int(ExitCode.PARTIAL))
+
+
 def _show_url(url: str) -> None:
     err.print("Sign in to Google in your browser; if it does not open, visit:", highlight=False)
     err.print(url, highlight=False, soft_wrap=True)
@@ -34,15 +84,19 @@ def _show_url(url: str) -> None:
 def target_add_folder(
     name: str,
     path: Path,
+    encrypt: EncryptOpt = False,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Back up to a folder: an external disk, a NAS mount, a synced folder."""
+    passphrase = _new_passphrase() if encrypt else None
 
     async def go() -> None:
         async with await open_service(workspace, write=True) as svc:
-            target = await svc.add_folder_target(name, str(path))
+            target = await svc.add_folder_target(name, str(path), passphrase=passphrase)
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
+        if encrypt:
+            _kit_advice(name)
 
     run_async(go)
 
@@ -98,6 +152,7 @@ def target_add_drive(
     ] = None,
     folder: Annotated[str, typer.Option(help="Top folder in My Drive.")] = "Tierkeeper-backup",
     no_browser: NoBrowserOpt = False,
+    encrypt: EncryptOpt = False,
     auth_uri: Annotated[str, typer.Option(hidden=True)] = GOOGLE_AUTH_URI,
     token_uri: Annotated[str, typer.Option(hidden=True)] = GOOGLE_TOKEN_URI,
     api_root: Annotated[str, typer.Option(hidden=True)] = GOOGLE_API_ROOT,
@@ -105,6 +160,7 @@ def target_add_drive(
     json: JsonOpt = False,
 ) -> None:
     """Back up to Google Drive (scope drive.file: Tierkeeper sees only its own files)."""
+    passphrase = _new_passphrase() if encrypt else None
 
     async def go() -> None:
         async with await open_service(workspace, write=True) as svc:
@@ -116,8 +172,11 @@ def target_add_drive(
                 open_browser=not no_browser,
                 endpoints={"folder": folder, "auth_uri": auth_uri, "token_uri": token_uri,
                            "api_root": api_root},
+                passphrase=passphrase,
             )  # fmt: skip
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
+        if encrypt:
+            _kit_advice(name)
 
     run_async(go)
 
@@ -131,20 +190,13 @@ def target_reconnect(
 
     async def go() -> None:
         async with await open_service(workspace, write=True) as svc:
-            active = await svc.jobs.list(active_only=True)
-            here = resource_of(name)
-            parked = [j.id for j in active if j.state == JobState.WAITING and j.resource == here]
+            parked = await _parked(svc, name)
             target = await svc.reconnect_target(name, on_url=_show_url, open_browser=not no_browser)
             err.print(f"Target {target.name} → {target.where}: ok", highlight=False)
-            if parked:
-                err.print(f"continuing {len(parked)} waiting job(s)", highlight=False)
-            done = [await follow_job(svc, job_id, quiet=json) for job_id in parked]
+            done = await _continue(svc, parked, quiet=json)
         if json:
             emit_json({"target": target, "jobs": done})
-        for info in done:
-            if info.state != JobState.DONE:
-                err.print(f"Job {info.id}: {info.state.value} {info.error or ''}", highlight=False)
-                raise typer.Exit(int(ExitCode.PARTIAL))
+        _check_continued(done)
 
     run_async(go)
 
@@ -157,5 +209,49 @@ def target_remove(name: str, workspace: WorkspaceOpt = None) -> None:
         async with await open_service(workspace, write=True) as svc:
             await svc.remove_target(name)
         err.print(f"Target {name} removed; its backups were left in place")
+
+    run_async(go)
+
+
+@target_app.command("unlock")
+def target_unlock(name: str, workspace: WorkspaceOpt = None) -> None:
+    """Give an encrypted target's passphrase (or recovery code) on this computer."""
+    secret = os.environ.get(PASSPHRASE_ENV)
+    if secret is None:
+        secret = typer.prompt(f"Passphrase or recovery code for {name}", hide_input=True,
+                              err=True)  # fmt: skip
+
+    async def go() -> None:
+        async with await open_service(workspace, write=True) as svc:
+            parked = await _parked(svc, name)
+            await svc.unlock_target(name, secret)
+            err.print(f"{name} unlocked: its key is in this computer's keyring", highlight=False)
+            done = await _continue(svc, parked, quiet=False)
+        _check_continued(done)
+
+    run_async(go)
+
+
+@target_app.command("recovery-kit")
+def target_recovery_kit(
+    name: str,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write it here.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print the page that recovers an encrypted target's backups (keep it on paper)."""
+
+    async def go() -> None:
+        async with await open_service(workspace, write=False) as svc:
+            page = await svc.recovery_kit(name)
+        if output is None:
+            out.print(page, highlight=False, markup=False)
+            return
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise BadInputError(f"{output} exists already", hint="choose a new file") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        err.print(f"Recovery kit written to {output} (readable only by you)", highlight=False)
 
     run_async(go)

@@ -38,7 +38,10 @@ from core.packing.tarball import normalize_member_name
 
 __all__ = ["FORMAT_VERSION", "Manifest", "ManifestFile", "ManifestMember", "verify_file"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 added encryption (`encryption`, `key_id`); unencrypted manifests are still
+written as version 1, so an older Tierkeeper can read every backup it could before."""
+READABLE_VERSIONS = (1, 2)
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Md5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -115,7 +118,7 @@ class ManifestFile(_Strict):
 class Manifest(_Strict):
     """A session's (or a whole phase's) stored files and how they were stored."""
 
-    format_version: Literal[1] = 1
+    format_version: Literal[1, 2] = 1
     tool_version: str = __version__
     created_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     phase: str | None = None
@@ -123,7 +126,9 @@ class Manifest(_Strict):
     compression: Literal["zstd"] = "zstd"
     level: int = 3
     long_distance: bool = False
-    encryption: Literal["none"] = "none"
+    encryption: Literal["none", "aes-256-gcm"] = "none"
+    key_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    """Which key encrypted the stored files (an id only; the key is never here)."""
     files: tuple[ManifestFile, ...] = ()
 
     @field_validator("files")
@@ -139,6 +144,10 @@ class Manifest(_Strict):
     def _owner_named(self) -> Manifest:
         if not self.phase and not self.session_id:
             raise ValueError("a manifest names its phase, its session, or both")
+        if (self.encryption == "none") != (self.key_id is None):
+            raise ValueError("an encrypted manifest names its key id, and only then")
+        if self.encryption != "none" and self.format_version < 2:
+            raise ValueError("encryption needs format_version 2")
         return self
 
     def file(self, name: str) -> ManifestFile | None:
@@ -175,11 +184,11 @@ class Manifest(_Strict):
                 f"The manifest has no usable format_version (found {version!r}); "
                 "it is not a Tierkeeper manifest or it is damaged"
             )
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             newer = version > FORMAT_VERSION
             raise BadInputError(
                 f"The manifest has format_version {version}; this Tierkeeper "
-                f"({__version__}) reads only version {FORMAT_VERSION}",
+                f"({__version__}) reads versions up to {FORMAT_VERSION}",
                 hint="update Tierkeeper to read it" if newer else "this version is not supported",
             )
         try:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from core.errors import BadInputError, NotFoundError
 from core.local.db.database import Database
@@ -26,16 +27,20 @@ from core.local.export import session_sources
 from core.local.packed_export import pack_source
 from core.packing import IntegrityError, Packed
 from core.packing.compress import decompress_file
+from core.packing.crypto import Key, WrongKeyError, decrypt_file, encrypt_file
 from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
 from core.packing.tarball import pack_tree
 from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, ResumeSlot, Store
+from core.tier2.encryption import KeyMissingError
 
 SlotFor = Callable[[str, str], ResumeSlot | None]
 """(key, packed SHA-256) → where that upload's resume handle is kept."""
 
 ROOT = "Tierkeeper"
 MANIFEST = "manifest.json"
+ENCRYPTED = ".enc"
+"""Suffix of a stored file encrypted on this machine (see core/packing/crypto.py)."""
 SNAPSHOTS = "snapshots.tar"
 SNAPSHOTS_DIR = "snapshots"
 """Where a restore puts the session's state snapshots, under the destination folder."""
@@ -91,6 +96,7 @@ async def backup_session(
     slot_for: SlotFor | None = None,
     progress: Callable[[int], None] | None = None,
     snapshots: Sequence[Path] = (),
+    key: Key | None = None,
 ) -> BackupResult:
     """`snapshots` (the session's `.json.zst` state files) go into one tarball,
     decompressed and compressed again with long-distance matching: successive
@@ -110,12 +116,19 @@ async def backup_session(
         work = Path(tmp)
 
         async def upload(name: str, stored: str, packed_path: Path, packed: Packed) -> None:
-            key = f"{prefix}/{stored}"
+            if key is not None:  # what leaves the machine is ciphertext; digests are of it
+                sealed = packed_path.with_name(packed_path.name + ENCRYPTED)
+                info_enc = await asyncio.to_thread(encrypt_file, packed_path, sealed, key)
+                await asyncio.to_thread(packed_path.unlink)
+                packed_path, stored = sealed, stored + ENCRYPTED
+                packed = Packed(packed.raw_size, packed.raw_sha256, info_enc.size,
+                                info_enc.sha256, info_enc.md5, packed.members)  # fmt: skip
+            object_key = f"{prefix}/{stored}"
             info = await store.put(
-                key,
+                object_key,
                 PutSource(packed_path, packed.size, packed.sha256, packed.md5),
                 progress,
-                resume=slot_for(key, packed.sha256) if slot_for is not None else None,
+                resume=slot_for(object_key, packed.sha256) if slot_for is not None else None,
             )
             entry = ManifestFile.from_packed(name, stored, packed).model_copy(
                 update={"remote_md5": info.md5, "remote_sha256": info.sha256}
@@ -128,7 +141,7 @@ async def backup_session(
                     hint="run the backup again; if it persists, check the target",
                 )
             entries.append(entry)
-            packed_path.unlink()  # noqa: ASYNC240 - a local temp file
+            packed_path.unlink()
 
         for (source_id, path, _role), stored in zip(sources, names[:-1], strict=True):
             packed_path = work / stored
@@ -138,7 +151,12 @@ async def backup_session(
             tarball = work / names[-1]
             packed = await asyncio.to_thread(_pack_snapshots, list(snapshots), work, tarball)
             await upload(SNAPSHOTS, tarball.name, tarball, packed)
-        manifest = Manifest(session_id=session_id, phase=phase, files=tuple(entries))
+        manifest = Manifest(
+            session_id=session_id,
+            phase=phase,
+            files=tuple(entries),
+            **_sealed_by(key),
+        )
         data = manifest.to_bytes()
         manifest_path = work / MANIFEST
         manifest_path.write_bytes(data)
@@ -234,8 +252,11 @@ async def restore_session(
     *,
     file: str | None = None,
     overwrite: bool = False,
+    key: Key | None = None,
 ) -> list[Path]:
-    """Downloads, checks against the manifest, and writes into `dest` (never outside it)."""
+    """Downloads, checks against the manifest, and writes into `dest` (never outside it).
+
+    An encrypted backup needs `key`; the wrong key is refused before anything is written."""
     buf = io.BytesIO()
     await store.get(f"{prefix}/{MANIFEST}", buf)
     manifest = Manifest.parse(buf.getvalue())
@@ -244,6 +265,7 @@ async def restore_session(
     entries = [e for e in manifest.files if file is None or e.name == file]
     if not entries:
         raise NotFoundError(f"The backup of {session_id} has no file named {file!r}")
+    _check_key(manifest, key)
     await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="tierkeeper-restore-") as tmp:
@@ -251,6 +273,9 @@ async def restore_session(
             packed = Path(tmp) / entry.stored_name
             with open(packed, "wb") as fh:  # noqa: ASYNC230 - a local temp file
                 await store.get(f"{prefix}/{entry.stored_name}", fh)
+            if manifest.encryption != "none":
+                assert key is not None  # checked above
+                packed = await asyncio.to_thread(_unseal, packed, entry, key)
             if entry.members:  # a tarball: its files, each checked against the manifest
                 folder = dest / SNAPSHOTS_DIR
                 if folder.exists() and not overwrite:
@@ -268,6 +293,12 @@ async def restore_session(
     return written
 
 
+def _sealed_by(key: Key | None) -> dict[str, Any]:
+    if key is None:
+        return {}
+    return {"format_version": 2, "encryption": "aes-256-gcm", "key_id": key.key_id}
+
+
 def _pack_snapshots(snapshots: list[Path], work: Path, dst: Path) -> Packed:
     plain = work / SNAPSHOTS_DIR
     plain.mkdir()
@@ -279,6 +310,29 @@ def _pack_snapshots(snapshots: list[Path], work: Path, dst: Path) -> Packed:
     packed = pack_tree(files, dst, level=3, long_distance=True)
     shutil.rmtree(plain)
     return packed
+
+
+def _check_key(manifest: Manifest, key: Key | None) -> None:
+    if manifest.encryption == "none":
+        return
+    if key is None:
+        raise KeyMissingError(
+            f"The backup of {manifest.session_id} is encrypted and no key was given",
+            hint="unlock the target first: `tierkeeper target unlock NAME`",
+        )
+    if key.key_id != manifest.key_id:
+        raise WrongKeyError(
+            f"The backup of {manifest.session_id} was encrypted with key {manifest.key_id}, "
+            f"not with this target's key {key.key_id}",
+            hint="unlock with the passphrase (or recovery kit) it was made with",
+        )
+
+
+def _unseal(sealed: Path, entry: ManifestFile, key: Key) -> Path:
+    plain = sealed.with_name(entry.stored_name.removesuffix(ENCRYPTED))
+    decrypt_file(sealed, plain, key)
+    sealed.unlink()
+    return plain
 
 
 def _free_name(path: Path) -> Path:

@@ -25,8 +25,10 @@ from core.jobs import JobContext
 from core.local.db.database import Database
 from core.local.snapshots import SnapshotStore
 from core.packing import IntegrityError
+from core.packing.crypto import Key
 from core.remote.base import NeedsReconnect, Store, TransientError
 from core.tier2.backup import backup_session
+from core.tier2.encryption import KeyMissingError, target_key
 from core.tier2.resume import SharedCheckpoint
 from core.tier2.retention import prune_local
 from core.tier2.targets import RetryPolicy, open_store, resource_of
@@ -84,6 +86,7 @@ async def run_backup(
                 slot_for=state.slot,
                 progress=on_bytes,
                 snapshots=await asyncio.to_thread(_snapshots, workspace.state, sid),
+                key=key,
             )
         except (BadInputError, IntegrityError) as exc:
             failure = f"{sid}: {exc}"
@@ -106,13 +109,15 @@ async def run_backup(
             ctx.check_cancelled()
             await one(queue.get_nowait())
 
+    key: Key | None = None
     try:
         if todo:
+            key = await asyncio.to_thread(target_key, target, scope)
             store = open_store(target, scope, retry)
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(PARALLEL, len(todo))):
                     group.create_task(worker())
-    except NeedsReconnect as exc:  # no sign-in at all: the store could not even open
+    except (NeedsReconnect, KeyMissingError) as exc:  # no sign-in, or no key, at all
         raise JobMustWait(resource_of(target.name), str(exc), needs_user=True) from exc
     except BaseExceptionGroup as group:
         raise _one_error(group, target.name) from None
