@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from core.models import (
+    BackupInfo,
     Event,
     ImportReport,
     JobInfo,
@@ -20,9 +21,11 @@ from core.models import (
     SessionDetail,
     SessionSummary,
     Status,
+    TargetInfo,
 )
 
 __all__ = [
+    "BackupInfo",
     "Client",
     "Event",
     "ImportReport",
@@ -33,6 +36,7 @@ __all__ = [
     "SessionDetail",
     "SessionSummary",
     "Status",
+    "TargetInfo",
     "open_client",
 ]
 
@@ -49,6 +53,23 @@ class Client(Protocol):
     async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo: ...
 
     async def jobs(self, *, active_only: bool = False) -> list[JobInfo]: ...
+
+    async def targets(self) -> list[TargetInfo]: ...
+
+    async def backups(
+        self, *, session_id: str | None = None, target: str | None = None
+    ) -> list[BackupInfo]: ...
+
+    async def start_backup(self, session_ids: list[str], target: str | None = None) -> JobInfo: ...
+
+    async def start_restore(
+        self, session_id: str, dest: str, *, target: str | None = None,
+        file: str | None = None, overwrite: bool = False,
+    ) -> JobInfo: ...  # fmt: skip
+
+    async def start_verify(self, target: str | None = None, *, deep: bool = False) -> JobInfo: ...
+
+    async def retry_waiting(self) -> int: ...
 
     async def cancel_job(self, job_id: int) -> JobInfo: ...
 
@@ -94,6 +115,31 @@ class InProcessClient:
 
     async def cancel_job(self, job_id: int) -> JobInfo:
         return await self._service.jobs.cancel(job_id)
+
+    async def targets(self) -> list[TargetInfo]:
+        return await self._service.targets()
+
+    async def backups(
+        self, *, session_id: str | None = None, target: str | None = None
+    ) -> list[BackupInfo]:
+        return await self._service.backups(session_id=session_id, target=target)
+
+    async def start_backup(self, session_ids: list[str], target: str | None = None) -> JobInfo:
+        return await self._service.start_backup(session_ids, target)
+
+    async def start_restore(
+        self, session_id: str, dest: str, *, target: str | None = None,
+        file: str | None = None, overwrite: bool = False,
+    ) -> JobInfo:  # fmt: skip
+        return await self._service.start_restore(
+            session_id, dest, target=target, file=file, overwrite=overwrite
+        )
+
+    async def start_verify(self, target: str | None = None, *, deep: bool = False) -> JobInfo:
+        return await self._service.start_verify(target, deep=deep)
+
+    async def retry_waiting(self) -> int:
+        return await self._service.jobs.resume_waiting()
 
     async def wait_job(self, job_id: int) -> JobInfo:
         return await self._service.jobs.wait(job_id)

@@ -151,6 +151,38 @@ class Status(BaseModel):
     last_import: datetime | None = None
 
 
+class TargetInfo(BaseModel):
+    """A Tier 2 target as the GUI's tier card shows it."""
+
+    name: str
+    kind: str
+    where: str
+    encrypted: bool = False
+    sessions: int = Field(0, description="sessions with at least one backup here")
+    stored_bytes: int = Field(0, description="bytes of the newest backup of each session")
+    last_backup_at: str | None = None
+    last_verified_at: str | None = None
+    verify_failures: int = Field(0, description="sessions whose newest backup failed a verify")
+    waiting_jobs: int = 0
+    needs_user: bool = Field(False, description="a job waits for a sign-in or a key")
+    wait_reason: str | None = None
+
+
+class BackupInfo(BaseModel):
+    """One backup of one session on one target (a row of the history)."""
+
+    id: int
+    session_id: str
+    target: str
+    phase: str | None = None
+    raw_bytes: int
+    stored_bytes: int
+    created_at: str
+    verified_at: str | None = None
+    verify_status: str | None = None
+    verify_error: str | None = None
+
+
 class Event(BaseModel):
     """What the event bus carries to subscribers (job progress, changes)."""
 

@@ -33,6 +33,7 @@ from core.local.search import search as fts_search
 from core.local.stats import session_costs, usage_stats
 from core.lock import WorkspaceLock
 from core.models import (
+    BackupInfo,
     ImportReport,
     JobInfo,
     MessageView,
@@ -42,6 +43,7 @@ from core.models import (
     SessionSummary,
     SourceInfo,
     Status,
+    TargetInfo,
 )
 from core.remote.folder import FolderStore
 from core.tier2.backup import (
@@ -52,6 +54,7 @@ from core.tier2.backup import (
 )
 from core.tier2.backup_job import run_backup
 from core.tier2.encryption import encrypt_target, kit, target_key, unlock
+from core.tier2.history import backup_infos, target_infos
 from core.tier2.targets import (
     RetryPolicy,
     open_store,
@@ -119,6 +122,8 @@ class Service:
             service.retry = retry or RetryPolicy()
             jobs.register("import", service._import_job)
             jobs.register("backup", service._backup_job)
+            jobs.register("restore", service._restore_job)
+            jobs.register("verify", service._verify_job)
             jobs.register_probe("target:", service._probe_target)
             if run_jobs and not readonly:
                 await jobs.start()
@@ -454,6 +459,54 @@ class Service:
             )  # fmt: skip
         finally:
             await store.close()
+
+    async def targets(self) -> list[TargetInfo]:
+        return await target_infos(self.db, self.config.targets)
+
+    async def backups(
+        self, *, session_id: str | None = None, target: str | None = None, limit: int = 500
+    ) -> list[BackupInfo]:
+        return await backup_infos(self.db, session_id=session_id, target=target, limit=limit)
+
+    async def start_restore(
+        self,
+        session_id: str,
+        dest: str,
+        *,
+        target: str | None = None,
+        file: str | None = None,
+        overwrite: bool = False,
+    ) -> JobInfo:
+        """Restore as a job (progress, cancel): what a window's Restore button starts."""
+        self._writable()
+        chosen = self.config.target(target)
+        await latest_backup(self.db, session_id, chosen.name)  # fails now, not in the job
+        params = {"session": session_id, "dest": dest, "target": chosen.name, "file": file,
+                  "overwrite": overwrite}  # fmt: skip
+        return await self.jobs.submit("restore", params, title=f"Restore {session_id}",
+                                      resource=resource_of(chosen.name))  # fmt: skip
+
+    async def _restore_job(self, ctx: JobContext) -> dict[str, Any]:
+        p = ctx.params
+        written = await self.restore(
+            str(p["session"]), Path(str(p["dest"])), target=str(p["target"]),
+            file=p.get("file"), overwrite=bool(p.get("overwrite")),
+        )  # fmt: skip
+        return {"written": [str(w) for w in written]}
+
+    async def start_verify(self, target: str | None, *, deep: bool = False) -> JobInfo:
+        self._writable()
+        chosen = self.config.target(target)
+        kind = "Deep-verify" if deep else "Verify"
+        return await self.jobs.submit("verify", {"target": chosen.name, "deep": deep},
+                                      title=f"{kind} {chosen.name}",
+                                      resource=resource_of(chosen.name))  # fmt: skip
+
+    async def _verify_job(self, ctx: JobContext) -> dict[str, Any]:
+        results = await self.verify(str(ctx.params["target"]), deep=bool(ctx.params["deep"]))
+        failed = [{"session": r.session_id, "problems": r.problems} for r in results if not r.ok]
+        self.bus.publish("backups.changed", {"target": ctx.params["target"]})
+        return {"verified": len(results) - len(failed), "failed": failed}
 
     def _writable(self) -> None:
         if self.readonly:
