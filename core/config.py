@@ -38,7 +38,7 @@ class TargetConfig(BaseModel):
     """A Tier 2 destination. Secrets (tokens, keys) are never here: the keyring holds them."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-    kind: Literal["folder", "drive"] = "folder"
+    kind: Literal["folder", "drive", "s3"] = "folder"
     path: str | None = Field(default=None, description="folder targets: where backups go")
     folder: str = Field(default="Tierkeeper-backup", description="drive: top folder's name")
     client_id: str | None = Field(default=None, description="drive: the OAuth client's id")
@@ -46,6 +46,14 @@ class TargetConfig(BaseModel):
     auth_uri: str = GOOGLE_AUTH_URI
     token_uri: str = GOOGLE_TOKEN_URI
     api_root: str = GOOGLE_API_ROOT
+    bucket: str | None = Field(default=None, description="s3: the bucket")
+    prefix: str = Field(default="", description="s3: key prefix inside the bucket")
+    endpoint_url: str | None = Field(default=None, description="s3: any S3-compatible service")
+    region: str | None = None
+    addressing: Literal["auto", "path", "virtual"] = "auto"
+    storage_class: str = Field(default="DEEP_ARCHIVE", description="s3: for archived phases")
+    sse: Literal["AES256", "aws:kms"] | None = None
+    kms_key_id: str | None = None
     encryption: EncryptionConfig | None = Field(
         default=None, description="client-side encryption (AES-256-GCM) of everything stored"
     )
@@ -56,6 +64,8 @@ class TargetConfig(BaseModel):
             raise ValueError("a folder target needs a path")
         if self.kind == "drive" and not self.client_id:
             raise ValueError("a drive target needs an OAuth client id")
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError("an s3 target needs a bucket")
         return self
 
     @property
@@ -63,6 +73,9 @@ class TargetConfig(BaseModel):
         """What a person recognises the target by."""
         if self.kind == "drive":
             return f"Google Drive {self.account or '(not signed in)'}: {self.folder}/"
+        if self.kind == "s3":
+            where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+            return f"{where} ({self.storage_class})"
         return str(self.path)
 
 

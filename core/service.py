@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from core import __version__
 from core.config import TargetConfig
-from core.errors import BadInputError, NotFoundError
+from core.errors import BadInputError, JobMustWait, NotFoundError
 from core.events import EventBus
 from core.jobs import JobContext, JobRunner
 from core.local import lifecycle
@@ -45,6 +45,7 @@ from core.models import (
     Status,
     TargetInfo,
 )
+from core.remote.base import NeedsReconnect, TransientError
 from core.remote.folder import FolderStore
 from core.tier2.backup import (
     VerifyResult,
@@ -55,6 +56,7 @@ from core.tier2.backup import (
 from core.tier2.backup_job import run_backup
 from core.tier2.encryption import encrypt_target, kit, target_key, unlock
 from core.tier2.history import backup_infos, target_infos
+from core.tier2.resume import SharedCheckpoint
 from core.tier2.targets import (
     RetryPolicy,
     open_store,
@@ -63,6 +65,8 @@ from core.tier2.targets import (
     resource_of,
     secrets_scope,
 )
+from core.tier3.archive import archive_phase, phase_sources
+from core.tier3.tier2_retention import prune_archived_phases
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -124,6 +128,7 @@ class Service:
             jobs.register("backup", service._backup_job)
             jobs.register("restore", service._restore_job)
             jobs.register("verify", service._verify_job)
+            jobs.register("archive", service._archive_job)
             jobs.register_probe("target:", service._probe_target)
             if run_jobs and not readonly:
                 await jobs.start()
@@ -450,6 +455,17 @@ class Service:
         chosen = self.config.target(target)
         backup_id = await latest_backup(self.db, session_id, chosen.name)
         prefix = await self.db.scalar("SELECT prefix FROM backups WHERE id = ?", (backup_id,))
+        moved = await self.db.fetchone(
+            "SELECT a.phase, a.target FROM archives a JOIN backups b ON b.phase = a.phase "
+            "WHERE b.id = ? AND a.source_target = ? AND a.tier2_deleted_at IS NOT NULL",
+            (backup_id, chosen.name),
+        )
+        if moved is not None:
+            raise NotFoundError(
+                f"Session {session_id} is no longer on {chosen.name}: its phase {moved[0]} "
+                f"was archived to {moved[1]} and removed from {chosen.name}",
+                hint=f"its copy is in {moved[1]}'s {moved[0]}.tar.zst",
+            )
         key = await asyncio.to_thread(target_key, chosen, self.scope)
         store = open_store(chosen, self.scope, self.retry)
         try:
@@ -507,6 +523,82 @@ class Service:
         failed = [{"session": r.session_id, "problems": r.problems} for r in results if not r.ok]
         self.bus.publish("backups.changed", {"target": ctx.params["target"]})
         return {"verified": len(results) - len(failed), "failed": failed}
+
+    # Tier 3 -------------------------------------------------------------------
+    def _archive_targets(self, target: str | None, source: str | None) -> tuple[str, str]:
+        """(archive target, Tier 2 target): named, or the obvious choice when there is one."""
+        targets = self.config.targets
+        if target is None:
+            s3 = [t.name for t in targets if t.kind == "s3"]
+            if len(s3) != 1:
+                raise BadInputError(
+                    "Say which target archives the phase" if s3 else "No archive target is set up",
+                    hint="--target NAME" if s3 else "add one with `tierkeeper target add s3 …`",
+                )
+            target = s3[0]
+        if source is None:
+            others = [t.name for t in targets if t.name != target and t.kind != "s3"]
+            if len(others) != 1:
+                raise BadInputError("Say which backup target the phase comes from",
+                                    hint="--from NAME")  # fmt: skip
+            source = others[0]
+        self.config.target(target)
+        self.config.target(source)
+        return target, source
+
+    async def start_archive(
+        self, phase: str, *, target: str | None = None, source: str | None = None
+    ) -> JobInfo:
+        self._writable()
+        target, source = self._archive_targets(target, source)
+        await phase_sources(self.db, phase, source)  # refuses now what the job would refuse
+        return await self.jobs.submit(
+            "archive", {"phase": phase, "target": target, "source": source},
+            title=f"Archive phase {phase} to {target}", resource=resource_of(target),
+        )  # fmt: skip
+
+    async def _archive_job(self, ctx: JobContext) -> dict[str, Any]:
+        phase = str(ctx.params["phase"])
+        t3 = self.config.target(str(ctx.params["target"]))
+        t2 = self.config.target(str(ctx.params["source"]))
+        state = SharedCheckpoint(ctx)
+        source_key = await asyncio.to_thread(target_key, t2, self.scope)
+        archive_key = await asyncio.to_thread(target_key, t3, self.scope)
+        source = open_store(t2, self.scope, self.retry)
+        archive = open_store(t3, self.scope, self.retry)
+        moved = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal moved
+            moved += n
+            ctx.progress(bytes_done=moved)
+
+        try:
+            total = await self.db.scalar(
+                "SELECT sum(b.raw_bytes) FROM backups b JOIN sessions s ON s.id = b.session_id "
+                "WHERE s.phase = ? AND b.id IN (SELECT max(id) FROM backups WHERE target = ? "
+                "GROUP BY session_id)", (phase, t2.name))  # fmt: skip
+            ctx.progress(bytes_total=int(total or 0) or None)
+            try:
+                result = await archive_phase(
+                    self.db, phase, source=source, source_name=t2.name, archive=archive,
+                    archive_name=t3.name, source_key=source_key, archive_key=archive_key,
+                    resume=state.slot, progress=on_bytes,
+                )  # fmt: skip
+            except NeedsReconnect as exc:
+                raise JobMustWait(resource_of(t3.name), str(exc), needs_user=True) from exc
+            except TransientError as exc:
+                raise JobMustWait(resource_of(t3.name), f"{t3.name} is unreachable: {exc}") from exc
+            pruned = await prune_archived_phases(
+                self.db, source, t2.name, self.config.retention.backup_phases
+            )
+        finally:
+            await source.close()
+            await archive.close()
+        self.bus.publish("archives.changed", {"phase": phase, "target": t3.name})
+        return {"phase": phase, "sessions": result.sessions, "raw_bytes": result.raw_bytes,
+                "stored_bytes": result.stored_bytes, "key": result.key,
+                "tier2_phases_removed": pruned}  # fmt: skip
 
     def _writable(self) -> None:
         if self.readonly:

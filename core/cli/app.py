@@ -654,6 +654,44 @@ def backup(
 
 
 @app.command()
+def archive(
+    phase: str,
+    target: TargetOpt = None,
+    source: Annotated[
+        str | None, typer.Option("--from", help="The backup target the phase comes from.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Archive a closed phase: one long-window tarball on the archive target, verified."""
+
+    async def go() -> None:
+        async with await open_service(workspace, write=True) as svc:
+            job = await svc.start_archive(phase, target=target, source=source)
+            info = await follow_job(svc, job.id, quiet=json)
+        result = info.result or {}
+        if json:
+            emit_json({"job": info, "result": result})
+        elif info.state == JobState.DONE:
+            err.print(
+                f"Phase {phase}: {result.get('sessions', 0)} sessions, "
+                f"{human_bytes(result.get('raw_bytes', 0))} → "
+                f"{human_bytes(result.get('stored_bytes', 0))} in {result.get('key')}",
+                highlight=False,
+            )
+            for gone in result.get("tier2_phases_removed", []):
+                err.print(f"  phase {gone} removed from the backup target (archived, verified)",
+                          highlight=False)  # fmt: skip
+        if info.state == JobState.WAITING:
+            explain_waiting(info)
+        if info.state != JobState.DONE:
+            err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
+            raise typer.Exit(int(ExitCode.FAILED))
+
+    run_async(go)
+
+
+@app.command()
 def verify(
     deep: Annotated[bool, typer.Option(help="Download and hash every file too.")] = False,
     target: TargetOpt = None,

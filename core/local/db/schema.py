@@ -229,5 +229,27 @@ ALTER TABLE jobs ADD COLUMN needs_user INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_resource ON jobs(resource, state) WHERE resource IS NOT NULL;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS)
+V6_ARCHIVES = """
+CREATE TABLE archives(
+  id             INTEGER PRIMARY KEY,
+  phase          TEXT NOT NULL,
+  target         TEXT NOT NULL,
+  source_target  TEXT NOT NULL,
+  key            TEXT NOT NULL,
+  manifest_key   TEXT NOT NULL,
+  manifest       TEXT NOT NULL,
+  sessions       INTEGER NOT NULL,
+  raw_bytes      INTEGER NOT NULL,
+  stored_bytes   INTEGER NOT NULL,
+  created_at     TEXT NOT NULL,
+  verified_at    TEXT,
+  verify_status  TEXT,
+  tier2_deleted_at TEXT
+);
+CREATE INDEX archives_phase ON archives(phase, target, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS, V6_ARCHIVES,
+)  # fmt: skip
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,186 @@
+"""Archive a closed phase: Tier 2 backups → one tarball on the archive target → verified.
+
+The order is the promise: the tarball is built only from Tier 2 backups that
+passed their verify (and each member is checked against them on the way);
+it is uploaded and checked against what the store reports; then the phase
+manifest is written under `metadata/` and read back. Only a verified archive
+is recorded, and only a recorded, verified archive lets Tier 2 retention
+delete that phase's session folders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from core.errors import BadInputError, NotFoundError
+from core.local.db.database import Database
+from core.packing import IntegrityError, Packed
+from core.packing.crypto import Key, encrypt_file
+from core.packing.manifest import Manifest, ManifestFile
+from core.remote.base import PutSource, ResumeSlot, Store
+from core.tier2.backup import ENCRYPTED
+from core.tier3.phase_pack import SessionSource, build_phase_tarball
+
+METADATA = "metadata"
+
+
+def tarball_key(phase: str) -> str:
+    return f"{phase}.tar.zst"
+
+
+def manifest_key(phase: str) -> str:
+    return f"{METADATA}/{phase}_manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    archive_id: int
+    phase: str
+    sessions: int
+    raw_bytes: int
+    stored_bytes: int
+    key: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def phase_sources(db: Database, phase: str, tier2: str) -> list[SessionSource]:
+    """Every session of a closed phase, each with its newest verified Tier 2 backup."""
+    row = await db.fetchone("SELECT status FROM phases WHERE name = ?", (phase,))
+    if row is None:
+        raise NotFoundError(f"No phase {phase!r}", hint="`tierkeeper phase list` shows them")
+    if row[0] != "closed":
+        raise BadInputError(
+            f"Phase {phase!r} is still open", hint=f"close it first: tierkeeper phase close {phase}"
+        )
+    sessions = [r[0] for r in await db.fetchall(
+        "SELECT id FROM sessions WHERE phase = ? ORDER BY id", (phase,))]  # fmt: skip
+    if not sessions:
+        raise BadInputError(f"Phase {phase!r} has no sessions to archive")
+    sources, missing = [], []
+    for sid in sessions:
+        found = await db.fetchone(
+            "SELECT prefix, manifest FROM backups WHERE session_id = ? AND target = ? "
+            "AND verify_status = 'ok' ORDER BY id DESC LIMIT 1",
+            (sid, tier2),
+        )
+        if found is None:
+            missing.append(sid)
+            continue
+        sources.append(SessionSource(sid, str(found[0]), Manifest.parse(str(found[1]).encode())))
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise BadInputError(
+            f"{len(missing)} session(s) of {phase!r} have no verified backup on {tier2}: {shown}",
+            hint=f"run `tierkeeper backup --target {tier2}` first",
+        )
+    return sources
+
+
+async def archive_phase(
+    db: Database,
+    phase: str,
+    *,
+    source: Store,
+    source_name: str,
+    archive: Store,
+    archive_name: str,
+    source_key: Key | None = None,
+    archive_key: Key | None = None,
+    resume: Callable[[str, str], ResumeSlot | None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ArchiveResult:
+    sources = await phase_sources(db, phase, source_name)
+    loop = asyncio.get_running_loop()
+
+    def fetch(key: str, dest: BinaryIO) -> None:  # called from the packing thread
+        asyncio.run_coroutine_threadsafe(source.get(key, dest), loop).result()
+
+    def moved(n: int) -> None:
+        if progress is not None:
+            loop.call_soon_threadsafe(progress, n)
+
+    with tempfile.TemporaryDirectory(prefix="tierkeeper-phase-") as tmp:
+        packed_path = Path(tmp) / tarball_key(phase)
+        packed = await asyncio.to_thread(
+            build_phase_tarball, phase, sources, packed_path, fetch, key=source_key,
+            progress=moved,
+        )  # fmt: skip
+        key = tarball_key(phase)
+        stored_name = key
+        if archive_key is not None:
+            sealed = packed_path.with_name(packed_path.name + ENCRYPTED)
+            info = await asyncio.to_thread(encrypt_file, packed_path, sealed, archive_key)
+            packed_path, key, stored_name = sealed, key + ENCRYPTED, stored_name + ENCRYPTED
+            packed = Packed(packed.raw_size, packed.raw_sha256, info.size, info.sha256,
+                            info.md5, packed.members)  # fmt: skip
+        reported = await archive.put(
+            key,
+            PutSource(packed_path, packed.size, packed.sha256, packed.md5),
+            resume=resume(key, packed.sha256) if resume is not None else None,
+        )
+    entry = ManifestFile.from_packed(f"{phase}.tar", stored_name, packed).model_copy(
+        update={"remote_md5": reported.md5, "remote_sha256": reported.sha256}
+    )
+    _check(entry, reported.size, reported.sha256, reported.md5)
+    sealed_by = (
+        {"format_version": 2, "encryption": "aes-256-gcm", "key_id": archive_key.key_id}
+        if archive_key is not None
+        else {}
+    )
+    manifest = Manifest(phase=phase, long_distance=True, files=(entry,), **sealed_by)
+    data = manifest.to_bytes()
+    await _put_bytes(archive, manifest_key(phase), data)
+    back = io.BytesIO()
+    await archive.get(manifest_key(phase), back)
+    if back.getvalue() != data:
+        raise IntegrityError("The phase manifest read back from the archive differs")
+    # the tarball cannot be read back (Deep Archive): what the store reports must do
+    stat = await archive.stat(key)
+    _check(entry, stat.size, stat.sha256, stat.md5)
+    archive_id = await db.execute(
+        """INSERT INTO archives(phase, target, source_target, key, manifest_key, manifest,
+           sessions, raw_bytes, stored_bytes, created_at, verified_at, verify_status)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+        (phase, archive_name, source_name, key, manifest_key(phase), data.decode(),
+         len(sources), packed.raw_size, packed.size, _now(), _now(), "ok"),
+    )  # fmt: skip
+    return ArchiveResult(archive_id, phase, len(sources), packed.raw_size, packed.size, key)
+
+
+def _check(entry: ManifestFile, size: int, sha256: str | None, md5: str | None) -> None:
+    problems = []
+    if size != entry.stored_size:
+        problems.append(f"size {size}, expected {entry.stored_size}")
+    if sha256 is not None and sha256 != entry.stored_sha256:
+        problems.append("the SHA-256 the archive reports differs")
+    if md5 is not None and md5 != entry.stored_md5:
+        problems.append("the MD5 the archive reports differs")
+    if problems:
+        raise IntegrityError(
+            f"The archive of {entry.name} is not what was uploaded: " + "; ".join(problems),
+            hint="archive the phase again; Tier 2 was left untouched",
+        )
+
+
+async def _put_bytes(store: Store, key: str, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(prefix="tierkeeper-manifest-") as fh:
+        fh.write(data)
+        fh.flush()
+        await store.put(
+            key,
+            PutSource(Path(fh.name), len(data), hashlib.sha256(data).hexdigest(),
+                      hashlib.md5(data, usedforsecurity=False).hexdigest()),
+        )  # fmt: skip
