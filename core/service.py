@@ -66,6 +66,7 @@ from core.tier2.targets import (
     secrets_scope,
 )
 from core.tier3.archive import archive_phase, phase_sources
+from core.tier3.archive_restore import latest_archive, restore_from_archive, session_members
 from core.tier3.tier2_retention import prune_archived_phases
 from core.workspace import Workspace
 
@@ -129,6 +130,7 @@ class Service:
             jobs.register("restore", service._restore_job)
             jobs.register("verify", service._verify_job)
             jobs.register("archive", service._archive_job)
+            jobs.register("archive-restore", service._archive_restore_job)
             jobs.register_probe("target:", service._probe_target)
             if run_jobs and not readonly:
                 await jobs.start()
@@ -240,8 +242,12 @@ class Service:
         return await export_session(self.db, session_id, dest, file=file)
 
     # import -----------------------------------------------------------------
-    def _engine(self, ctx: JobContext | None = None) -> ImportEngine:
-        phase = lifecycle.current_phase(self.workspace)
+    def _engine(
+        self, ctx: JobContext | None = None, *, restored_phase: str | None = None
+    ) -> ImportEngine:
+        """`restored_phase`: importing files brought back from that phase's archive."""
+        current = lifecycle.current_phase(self.workspace)
+        phase = restored_phase or (current.name if current else None)
 
         def progress(done: int, total: int) -> None:
             if ctx is not None:
@@ -250,9 +256,10 @@ class Service:
         return ImportEngine(
             self.db,
             default_formats(),
-            phase=phase.name if phase else None,
+            phase=phase,
             on_progress=progress,
             check_cancel=ctx.check_cancelled if ctx is not None else None,
+            skip_known_content=restored_phase is not None,
         )
 
     async def import_now(self, paths: list[str], fmt: str = "auto") -> ImportReport:
@@ -599,6 +606,62 @@ class Service:
         return {"phase": phase, "sessions": result.sessions, "raw_bytes": result.raw_bytes,
                 "stored_bytes": result.stored_bytes, "key": result.key,
                 "tier2_phases_removed": pruned}  # fmt: skip
+
+    async def start_archive_restore(
+        self,
+        phase: str,
+        dest: str,
+        *,
+        target: str | None = None,
+        sessions: list[str] | None = None,
+        reimport: bool = True,
+    ) -> JobInfo:
+        self._writable()
+        if target is None:
+            rows = await self.db.fetchall(
+                "SELECT DISTINCT target FROM archives WHERE phase = ? AND verify_status = 'ok'",
+                (phase,),
+            )
+            if len(rows) != 1:
+                raise BadInputError(
+                    f"Phase {phase!r} has no archive" if not rows else "Several archives hold it",
+                    hint=f"archive it first: tierkeeper archive {phase}" if not rows
+                    else "name one with --target",
+                )  # fmt: skip
+            target = str(rows[0][0])
+        _, manifest = await latest_archive(self.db, phase, target)
+        session_members(manifest, phase, sessions)  # unknown sessions refused now
+        params = {"phase": phase, "dest": dest, "target": target, "sessions": sessions,
+                  "reimport": reimport}  # fmt: skip
+        return await self.jobs.submit("archive-restore", params,
+                                      title=f"Restore phase {phase} from {target}",
+                                      resource=resource_of(target))  # fmt: skip
+
+    async def _archive_restore_job(self, ctx: JobContext) -> dict[str, Any]:
+        p = ctx.params
+        phase, target = str(p["phase"]), self.config.target(str(p["target"]))
+        key, manifest = await latest_archive(self.db, phase, target.name)
+        secret = await asyncio.to_thread(target_key, target, self.scope)
+        store = open_store(target, self.scope, self.retry)
+        dest = Path(str(p["dest"]))
+        try:
+            try:
+                written = await restore_from_archive(
+                    store, key, manifest, dest, sessions=p.get("sessions"), secret=secret
+                )
+            except NeedsReconnect as exc:
+                raise JobMustWait(resource_of(target.name), str(exc), needs_user=True) from exc
+            except TransientError as exc:
+                raise JobMustWait(resource_of(target.name), f"{target.name}: {exc}") from exc
+        finally:
+            await store.close()
+        report = None
+        if p.get("reimport", True):
+            folder = dest / phase / "sessions"
+            report = await self._engine(ctx, restored_phase=phase).run([str(folder)], "auto")
+            self.bus.publish("sessions.changed", {"sessions": report.sessions})
+        imported = None if report is None else orjson.loads(report.model_dump_json())
+        return {"written": len(written), "dest": str(dest), "import": imported}
 
     def _writable(self) -> None:
         if self.readonly:

@@ -149,3 +149,33 @@ def test_archive_from_the_cli_then_older_phases_leave_tier2(tmp_path: Path) -> N
     )  # fmt: skip
     assert proc.returncode != 0 and b"archived to cold" in proc.stderr
     assert b"Traceback" not in proc.stderr
+
+
+def test_sessions_come_back_from_the_archive_checked_and_without_duplicate_rows(
+    closed_phase: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
+    ws, _, ids = closed_phase
+    cold = tmp_path / "cold"
+    tk(ws, "target", "add", "folder", "cold2", str(cold))
+    tk(ws, "archive", "p1", "--target", "cold2", "--from", "t2")
+    before = sqlite_count(ws)
+    out = tk(ws, "archive-restore", "p1", "--session", ids[0], "--target", "cold2",
+             "--to", str(tmp_path / "back"))  # fmt: skip
+    assert out["job"]["state"] == "done", out
+    base = tmp_path / "back" / "p1" / "sessions" / f"session_{ids[0]}"
+    log = ws / "logs" / f"session_{ids[0]}.jsonl"
+    if log.exists():
+        assert (base / log.name).read_bytes() == log.read_bytes()
+    assert len(list((base / "snapshots").glob("*.json"))) == 3
+    assert not (tmp_path / "back" / "p1" / "sessions" / f"session_{ids[1]}").exists()
+    assert sqlite_count(ws) == before  # the DB held them already: nothing doubled
+
+
+def sqlite_count(ws: Path) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(ws / "analytics" / "agent_metrics.db")
+    try:
+        return int(con.execute("SELECT count(*) FROM messages").fetchone()[0])
+    finally:
+        con.close()

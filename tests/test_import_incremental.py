@@ -183,3 +183,26 @@ async def test_kill_9_mid_import_then_rerun_is_complete_without_duplicates(
         assert await duplicate_rows(svc.db) == 0
         assert await exported_sha(svc, tmp_path) == hashlib.sha256(f.read_bytes()).hexdigest()
     assert not os.path.exists(ws / ".lock") or (ws / ".lock").read_text() == ""
+
+
+async def test_a_restored_copy_of_an_imported_file_adds_no_rows(tmp_path: Path) -> None:
+    """A transcript brought back from a backup is the same conversation, not a second one."""
+    from core.local.importers import default_formats
+    from core.local.importers.engine import ImportEngine
+
+    src = make_project(tmp_path / "a", 30)
+    copy_dir = tmp_path / "restored" / src.parent.name
+    copy_dir.mkdir(parents=True)
+    copy = copy_dir / src.name
+    copy.write_bytes(src.read_bytes())
+    async with await Service.start(tmp_path / "ws") as svc:
+        first = await svc.import_now([str(src)])
+        restoring = ImportEngine(svc.db, default_formats(), skip_known_content=True)
+        again = await restoring.run([str(copy)])
+        assert first.rows_stored == 30 and again.rows_stored == 0 and again.files_skipped == 1
+        assert await svc.db.scalar("SELECT count(*) FROM messages") == 30
+        assert await duplicate_rows(svc.db) == 0
+        with open(copy, "ab") as fh:  # different bytes: a different file, imported
+            fh.write(line(99))
+        grown = await restoring.run([str(copy)])
+        assert grown.files_imported == 1

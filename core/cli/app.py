@@ -691,6 +691,45 @@ def archive(
     run_async(go)
 
 
+@app.command("archive-restore")
+def archive_restore(
+    phase: str,
+    session: Annotated[
+        list[str] | None, typer.Option("--session", help="Only these sessions (repeatable).")
+    ] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Where the files go.")] = None,
+    target: TargetOpt = None,
+    no_import: Annotated[
+        bool, typer.Option("--no-import", help="Extract only; do not import into the DB.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Bring a phase (or some of its sessions) back from the archive, checked, and re-import it."""
+    dest = to or Path.home() / "Tierkeeper restores"
+
+    async def go() -> None:
+        async with await open_service(workspace, write=True) as svc:
+            job = await svc.start_archive_restore(
+                phase, str(dest), target=target, sessions=session or None,
+                reimport=not no_import,
+            )  # fmt: skip
+            info = await follow_job(svc, job.id, quiet=json)
+        result = info.result or {}
+        if json:
+            emit_json({"job": info, "result": result})
+        elif info.state == JobState.DONE:
+            err.print(f"{result.get('written', 0)} files restored to {dest / phase}",
+                      highlight=False)  # fmt: skip
+        if info.state == JobState.WAITING:
+            explain_waiting(info)
+        if info.state != JobState.DONE:
+            err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
+            raise typer.Exit(int(ExitCode.FAILED))
+
+    run_async(go)
+
+
 @app.command()
 def verify(
     deep: Annotated[bool, typer.Option(help="Download and hash every file too.")] = False,

@@ -61,8 +61,12 @@ class ImportEngine:
         batch_bytes: int = 8 << 20,
         on_progress: ProgressFn | None = None,
         check_cancel: Callable[[], None] | None = None,
+        skip_known_content: bool = False,
     ) -> None:
+        """`skip_known_content`: for files brought back from a backup or an archive, whose
+        bytes the DB usually holds already under their original path."""
         self.db = db
+        self.skip_known_content = skip_known_content
         self.formats = formats
         self.phase = phase
         self.batch_lines = batch_lines
@@ -157,6 +161,8 @@ class ImportEngine:
 
     async def import_file(self, fmt: Format, src: SourceFile) -> FileOutcome:
         try:
+            if self.skip_known_content and await self._held_elsewhere(src):
+                return FileOutcome(src.path, "skipped")
             if src.kind == "lines":
                 return await self._import_lines(fmt, src)
             return await self._import_document(fmt, src)
@@ -178,6 +184,22 @@ class ImportEngine:
                     "The disk is full", hint="free some space and re-run the import"
                 ) from exc
             return FileOutcome(src.path, "failed", error=f"cannot read: {exc.strerror or exc}")
+
+    async def _held_elsewhere(self, src: SourceFile) -> bool:
+        """A new path whose bytes the DB already holds whole under another path (a restored
+        or copied file) adds nothing: importing it again would only duplicate its rows."""
+        if await self._source_row(src) is not None:
+            return False
+        size = (await asyncio.to_thread(os.stat, src.path)).st_size
+        rows = await self.db.fetchall(
+            "SELECT sha256 FROM sources WHERE size = ? AND bytes_read = size "
+            "AND sha256 IS NOT NULL",
+            (size,),
+        )
+        if not rows:
+            return False
+        digest = await asyncio.to_thread(_file_sha256, Path(src.path))
+        return any(r[0] == digest for r in rows)
 
     async def _source_row(self, src: SourceFile) -> Row | None:
         return await self.db.fetchone("SELECT * FROM sources WHERE path = ?", (src.path,))
@@ -382,6 +404,11 @@ def _parse_document(fmt: Format, src: SourceFile, data: bytes) -> list[ParsedMes
         rec.seq = i
         redact_record(rec)
     return records
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def redact_bytes(data: bytes) -> bytes:
