@@ -45,7 +45,7 @@ from core.models import (
     Status,
     TargetInfo,
 )
-from core.remote.base import NeedsReconnect, TransientError
+from core.remote.base import NeedsReconnect, Store, TransientError
 from core.remote.folder import FolderStore
 from core.tier2.backup import (
     VerifyResult,
@@ -67,6 +67,7 @@ from core.tier2.targets import (
 )
 from core.tier3.archive import archive_phase, phase_sources
 from core.tier3.archive_restore import latest_archive, restore_from_archive, session_members
+from core.tier3.thaw import expected_wait, thaw_control
 from core.tier3.tier2_retention import prune_archived_phases
 from core.workspace import Workspace
 
@@ -132,6 +133,7 @@ class Service:
             jobs.register("archive", service._archive_job)
             jobs.register("archive-restore", service._archive_restore_job)
             jobs.register_probe("target:", service._probe_target)
+            jobs.register_probe("thaw:", service._probe_thaw)
             if run_jobs and not readonly:
                 await jobs.start()
         except BaseException:
@@ -388,6 +390,57 @@ class Service:
     async def recovery_kit(self, name: str) -> str:
         return await asyncio.to_thread(kit, self.config.target(name), self.scope)
 
+    async def add_s3_target(
+        self,
+        name: str,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        addressing: str = "auto",
+        storage_class: str = "DEEP_ARCHIVE",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        passphrase: str | None = None,
+    ) -> tuple[TargetConfig, list[str]]:
+        """Checks the bucket (exists, writable, versioning, object lock) and a probe object,
+        then saves the target; returns it with the setup report."""
+        from core.tier2.s3_target import describe, keep_keys, open_s3
+
+        self._writable()
+        if any(t.name == name for t in self.config.targets):
+            raise BadInputError(f"A target named {name!r} exists already")
+        try:
+            target = TargetConfig.model_validate(
+                {"name": name, "kind": "s3", "bucket": bucket, "prefix": prefix,
+                 "endpoint_url": endpoint_url, "region": region, "addressing": addressing,
+                 "storage_class": storage_class}
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise BadInputError(
+                f"These S3 settings are not usable: {exc.errors()[0]['msg']}"
+            ) from exc
+        if access_key and secret_key:
+            await asyncio.to_thread(keep_keys, target, self.scope, access_key, secret_key)
+        store = open_s3(target, self.scope)
+        try:
+            report = await store.head_bucket()
+            if not report.exists:
+                raise BadInputError(
+                    f"The bucket {bucket} does not exist",
+                    hint="create it first, or check the name and region",
+                )
+            lines = describe(report)
+            lines.append(await probe(store))
+        finally:
+            await store.close()
+        if passphrase is not None:
+            target = await asyncio.to_thread(encrypt_target, target, self.scope, passphrase)
+        self.config.targets.append(target)
+        await asyncio.to_thread(self.config.save, self.workspace.config_path)
+        return target, lines
+
     async def remove_target(self, name: str) -> None:
         """Forgets the target and its sign-in; the backups on it are left alone."""
         self._writable()
@@ -400,11 +453,21 @@ class Service:
         await asyncio.to_thread(self.config.save, self.workspace.config_path)
 
     async def test_target(self, name: str | None) -> str:
-        store = open_store(self.config.target(name), self.scope, self.retry)
+        target = self.config.target(name)
+        store = open_store(target, self.scope, self.retry)
         try:
-            return await probe(store)
+            report = await probe(store)
         finally:
             await store.close()
+        if target.kind != "s3":
+            return report
+        from core.tier2.s3_target import describe, open_s3
+
+        s3 = open_s3(target, self.scope)
+        try:
+            return "\n".join([*describe(await s3.head_bucket(probe_write=False)), report])
+        finally:
+            await s3.close()
 
     async def start_backup(self, session_ids: list[str], target: str | None) -> JobInfo:
         self._writable()
@@ -615,6 +678,8 @@ class Service:
         target: str | None = None,
         sessions: list[str] | None = None,
         reimport: bool = True,
+        tier: str = "Bulk",
+        days: int = 7,
     ) -> JobInfo:
         self._writable()
         if target is None:
@@ -631,8 +696,10 @@ class Service:
             target = str(rows[0][0])
         _, manifest = await latest_archive(self.db, phase, target)
         session_members(manifest, phase, sessions)  # unknown sessions refused now
+        if tier not in ("Bulk", "Standard", "Expedited") or not 1 <= days <= 365:
+            raise BadInputError("Thaw with tier Bulk, Standard or Expedited, for 1–365 days")
         params = {"phase": phase, "dest": dest, "target": target, "sessions": sessions,
-                  "reimport": reimport}  # fmt: skip
+                  "reimport": reimport, "tier": tier, "days": days}  # fmt: skip
         return await self.jobs.submit("archive-restore", params,
                                       title=f"Restore phase {phase} from {target}",
                                       resource=resource_of(target))  # fmt: skip
@@ -645,6 +712,7 @@ class Service:
         store = open_store(target, self.scope, self.retry)
         dest = Path(str(p["dest"]))
         try:
+            await self._thawed(store, target.name, key, p)
             try:
                 written = await restore_from_archive(
                     store, key, manifest, dest, sessions=p.get("sessions"), secret=secret
@@ -662,6 +730,34 @@ class Service:
             self.bus.publish("sessions.changed", {"sessions": report.sessions})
         imported = None if report is None else orjson.loads(report.model_dump_json())
         return {"written": len(written), "dest": str(dest), "import": imported}
+
+    async def _thawed(self, store: Store, target: str, key: str, params: dict[str, Any]) -> None:
+        """An archive in a cold storage class must be thawed first: ask once, then wait in
+        the queue (across restarts) while the probe polls the store."""
+        cold = thaw_control(store)
+        if cold is None:
+            return
+        status = await cold.restore_status(key)
+        if status.readable:
+            return
+        tier = str(params.get("tier") or "Bulk")
+        if status.state == "not_requested":
+            await cold.request_restore(key, int(params.get("days") or 7), tier)  # type: ignore[arg-type]
+        raise JobMustWait(
+            f"thaw:{target}:{key}",
+            f"{target} is thawing {key} from {status.storage_class} ({tier}: "
+            f"{expected_wait(status.storage_class, tier)}); the restore continues by itself",
+        )
+
+    async def _probe_thaw(self, resource: str) -> None:
+        _, target, key = resource.split(":", 2)
+        store = open_store(self.config.target(target), self.scope, RetryPolicy(attempts=1))
+        try:
+            cold = thaw_control(store)
+            if cold is not None and not (await cold.restore_status(key)).readable:
+                raise TransientError(f"{key} is still thawing")
+        finally:
+            await store.close()
 
     def _writable(self) -> None:
         if self.readonly:

@@ -702,6 +702,10 @@ def archive_restore(
     no_import: Annotated[
         bool, typer.Option("--no-import", help="Extract only; do not import into the DB.")
     ] = False,
+    tier: Annotated[
+        str, typer.Option(help="Thaw speed for cold storage: Bulk, Standard or Expedited.")
+    ] = "Bulk",
+    days: Annotated[int, typer.Option(help="Days the thawed copy stays readable.")] = 7,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -712,7 +716,7 @@ def archive_restore(
         async with await open_service(workspace, write=True) as svc:
             job = await svc.start_archive_restore(
                 phase, str(dest), target=target, sessions=session or None,
-                reimport=not no_import,
+                reimport=not no_import, tier=tier, days=days,
             )  # fmt: skip
             info = await follow_job(svc, job.id, quiet=json)
         result = info.result or {}

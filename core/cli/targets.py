@@ -181,6 +181,47 @@ def target_add_drive(
     run_async(go)
 
 
+@target_add_app.command("s3")
+def target_add_s3(
+    name: str,
+    bucket: Annotated[str, typer.Option(help="The bucket (it must exist).")],
+    prefix: Annotated[str, typer.Option(help="Key prefix inside the bucket.")] = "",
+    endpoint: Annotated[
+        str | None, typer.Option(help="Endpoint URL of an S3-compatible service.")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="The bucket's region.")] = None,
+    storage_class: Annotated[
+        str, typer.Option(help="DEEP_ARCHIVE, GLACIER, GLACIER_IR, STANDARD_IA or STANDARD.")
+    ] = "DEEP_ARCHIVE",
+    addressing: Annotated[str, typer.Option(help="auto, path or virtual.")] = "auto",
+    encrypt: EncryptOpt = False,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Archive to S3 (Tier 3). Keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are kept in
+    the OS keyring; without them the standard AWS chain (profile, SSO, role) is used."""
+    passphrase = _new_passphrase() if encrypt else None
+
+    async def go() -> None:
+        async with await open_service(workspace, write=True) as svc:
+            target, report = await svc.add_s3_target(
+                name, bucket=bucket, prefix=prefix, endpoint_url=endpoint, region=region,
+                addressing=addressing, storage_class=storage_class,
+                access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+                secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"), passphrase=passphrase,
+            )  # fmt: skip
+        if json:
+            emit_json({"target": target, "report": report})
+            return
+        for line in report:
+            err.print(f"  {line}", highlight=False)
+        err.print(f"Target {target.name} → {target.where}: ok", highlight=False)
+        if encrypt:
+            _kit_advice(name)
+
+    run_async(go)
+
+
 @target_app.command("reconnect")
 def target_reconnect(
     name: str, no_browser: NoBrowserOpt = False, workspace: WorkspaceOpt = None,

@@ -55,7 +55,9 @@ async def pack_source(db: Database, source_id: int, dst: Path) -> Packed:
     row = await db.fetchone("SELECT kind FROM sources WHERE id = ?", (source_id,))
     if row is None:
         raise NotFoundError(f"No source {source_id}")
-    writer = await asyncio.to_thread(_Writer, dst)
+    # opened here, not in a thread: a job cancelled while a thread opened it would
+    # never get the writer back to close (a local scratch file opens at once)
+    writer = _Writer(dst)
     try:
         if row["kind"] == "json":
             blob = await db.fetchone("SELECT data FROM raw_files WHERE source_id = ?",

@@ -72,6 +72,9 @@ class PutSource:
     size: int
     sha256: str
     md5: str
+    keep_readable: bool = False
+    """Must stay readable at once (a manifest): an archive store keeps it out of cold
+    storage classes; other stores ignore it."""
 
 
 class ResumeSlot(Protocol):

@@ -58,6 +58,7 @@ from core.remote.drive_errors import (
 )
 from core.remote.drive_folders import FOLDER_MIME, TAG, FolderPath, FolderTree, named, tagged
 from core.remote.drive_upload import FILE_FIELDS, Cancelled, SessionGone, Upload
+from core.remote.threads import until_stopped
 
 CHUNK_GRANULARITY = 256 * 1024
 """Google rejects chunks (other than the last) that are not a multiple of this."""
@@ -235,14 +236,7 @@ class DriveStore:
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self._executor, self._work, what, fn, cancel, args)
-        try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            cancel.set()
-            await asyncio.wait({fut})
-            if not fut.cancelled():
-                fut.exception()  # consumed: the caller asked to cancel, not to hear it
-            raise
+        return await until_stopped(fut, cancel)
 
     def _work(
         self, what: str, fn: Callable[..., _T], cancel: threading.Event, args: tuple[object, ...]

@@ -47,6 +47,7 @@ from core.remote.base import (
     TransientError,
     check_key,
 )
+from core.remote.threads import until_stopped
 
 BLOCK = 1024 * 1024
 DIGESTS_DIR = ".tierkeeper-digests"
@@ -163,14 +164,7 @@ class FolderStore:
         """
         cancel = threading.Event()
         fut = asyncio.ensure_future(asyncio.to_thread(fn, cancel, *args))
-        try:
-            return await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            cancel.set()
-            await asyncio.wait({fut})
-            if not fut.cancelled():
-                fut.exception()  # consumed: the caller asked to cancel, not to hear it
-            raise
+        return await until_stopped(fut, cancel)
 
     @staticmethod
     def _notifier(progress: ProgressFn | None) -> Callable[[int], None]:

@@ -37,6 +37,10 @@ def open_store(target: TargetConfig, scope: str, retry: RetryPolicy | None = Non
         from core.tier2.drive_target import open_drive  # the Drive client is slow to import
 
         inner = open_drive(target, scope)
+    elif target.kind == "s3":
+        from core.tier2.s3_target import open_s3  # boto3 is slow to import
+
+        inner = open_s3(target, scope)
     else:
         assert target.path is not None  # the config refuses a folder target without one
         inner = FolderStore(Path(target.path).expanduser(), name=target.name)
@@ -78,6 +82,7 @@ async def probe(store: Store) -> str:
             len(data),
             hashlib.sha256(data).hexdigest(),
             hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            keep_readable=True,  # never a cold class: it is read back and deleted at once
         )
         await store.put(key, src)
     back = io.BytesIO()

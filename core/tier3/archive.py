@@ -182,5 +182,5 @@ async def _put_bytes(store: Store, key: str, data: bytes) -> None:
         await store.put(
             key,
             PutSource(Path(fh.name), len(data), hashlib.sha256(data).hexdigest(),
-                      hashlib.md5(data, usedforsecurity=False).hexdigest()),
+                      hashlib.md5(data, usedforsecurity=False).hexdigest(), keep_readable=True),
         )  # fmt: skip

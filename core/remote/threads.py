@@ -1,0 +1,31 @@
+"""Awaiting blocking store work in a worker thread, and stopping it when the caller gives up.
+
+Every store runs its blocking I/O (a file copy, an SDK call) in a worker and
+hands it a `threading.Event` that it checks between blocks. When the awaiting
+task is cancelled, the event is set and the task keeps waiting until the
+worker has really stopped — even through a second cancel — so nothing touches
+the files or the network once the call has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+async def until_stopped(fut: asyncio.Future[_T], cancel: threading.Event) -> _T:
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        cancel.set()
+        while not fut.done():  # a second cancel must not cut the wait short
+            try:
+                await asyncio.wait({fut})
+            except asyncio.CancelledError:
+                continue
+        if not fut.cancelled():
+            fut.exception()  # consumed: the caller asked to cancel, not to hear it
+        raise
