@@ -83,6 +83,9 @@ class Config(BaseModel):
     version: int = 1
     sources: list[str] = Field(default_factory=list, description="folders imported on demand")
     pricing_file: str | None = Field(default=None, description="overrides resources/pricing.toml")
+    storage_prices_file: str | None = Field(
+        default=None, description="overrides resources/storage_prices.toml"
+    )
     retention: Retention = Field(default_factory=lambda: Retention())
     job_concurrency: int = Field(default=2, ge=1, le=16)
     targets: list[TargetConfig] = Field(default_factory=list)

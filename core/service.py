@@ -67,6 +67,7 @@ from core.tier2.targets import (
 )
 from core.tier3.archive import archive_phase, phase_sources
 from core.tier3.archive_restore import latest_archive, restore_from_archive, session_members
+from core.tier3.costs import StoragePrices
 from core.tier3.thaw import expected_wait, thaw_control
 from core.tier3.tier2_retention import prune_archived_phases
 from core.workspace import Workspace
@@ -616,12 +617,50 @@ class Service:
         self.config.target(source)
         return target, source
 
-    async def start_archive(
+    async def archive_plan(
         self, phase: str, *, target: str | None = None, source: str | None = None
-    ) -> JobInfo:
-        self._writable()
+    ) -> dict[str, Any]:
+        """What archiving will store and cost, and what an overwrite would throw away."""
         target, source = self._archive_targets(target, source)
-        await phase_sources(self.db, phase, source)  # refuses now what the job would refuse
+        sources = await phase_sources(self.db, phase, source)
+        size = sum(f.stored_size for s in sources for f in s.manifest.files)
+        t3 = self.config.target(target)
+        prices = StoragePrices.load(self.config.storage_prices_file)
+        plan: dict[str, Any] = {"phase": phase, "target": target, "source": source,
+                                "sessions": len(sources), "tier2_bytes": size,
+                                "overwrite_charge": 0.0}  # fmt: skip
+        storage_class = t3.storage_class if t3.kind == "s3" else None
+        if storage_class:
+            plan["estimate"] = "at most " + prices.archive_estimate(size, storage_class)
+        old = await self.db.fetchone(
+            "SELECT created_at, stored_bytes FROM archives WHERE phase = ? AND target = ? "
+            "AND verify_status = 'ok' ORDER BY id DESC LIMIT 1", (phase, target))  # fmt: skip
+        if old is not None and storage_class:
+            charge = prices.early_deletion(
+                int(old[1]), storage_class, datetime.fromisoformat(str(old[0]))
+            )
+            plan["overwrite_charge"] = round(charge, 2)
+            plan["overwrite"] = (
+                f"{phase} is already archived on {target} (since {str(old[0])[:10]}); "
+                f"replacing it now is billed about ${charge:,.2f} for {storage_class}'s "
+                "minimum storage time"
+            )
+        return plan
+
+    async def start_archive(
+        self,
+        phase: str,
+        *,
+        target: str | None = None,
+        source: str | None = None,
+        force: bool = False,
+    ) -> JobInfo:
+        """`force` accepts the early-deletion charge of replacing a young archive."""
+        self._writable()
+        plan = await self.archive_plan(phase, target=target, source=source)
+        target, source = plan["target"], plan["source"]
+        if plan["overwrite_charge"] >= 0.01 and not force:
+            raise BadInputError(plan["overwrite"], hint="add --force to replace it anyway")
         return await self.jobs.submit(
             "archive", {"phase": phase, "target": target, "source": source},
             title=f"Archive phase {phase} to {target}", resource=resource_of(target),
@@ -669,6 +708,24 @@ class Service:
         return {"phase": phase, "sessions": result.sessions, "raw_bytes": result.raw_bytes,
                 "stored_bytes": result.stored_bytes, "key": result.key,
                 "tier2_phases_removed": pruned}  # fmt: skip
+
+    async def archive_restore_estimate(
+        self, phase: str, *, target: str | None = None, tier: str = "Bulk"
+    ) -> str | None:
+        """The thaw cost of the phase's archive, for the user to see before asking."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT target FROM archives WHERE phase = ? AND verify_status = 'ok'",
+            (phase,),
+        )
+        names = [str(r[0]) for r in rows] if target is None else [target]
+        if len(names) != 1:
+            return None
+        t3 = self.config.target(names[0])
+        if t3.kind != "s3":
+            return None
+        _, manifest = await latest_archive(self.db, phase, t3.name)
+        prices = StoragePrices.load(self.config.storage_prices_file)
+        return prices.restore_estimate(manifest.files[0].stored_size, t3.storage_class, tier)
 
     async def start_archive_restore(
         self,

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from core.config import Config
 from core.local.snapshots import SnapshotStore
 from tests.s3_server.fixtures import SeaweedHarness, moto_s3, seaweed  # noqa: F401
 from tests.s3_server.moto import MotoS3Server
@@ -101,9 +102,25 @@ def test_deep_archive_thaws_first_and_the_job_waits_for_it(
     cli.add_s3(bucket, "DEEP_ARCHIVE")
     assert cli.ok("archive", "p1")["job"]["state"] == "done"
 
+    # archiving again inside Deep Archive's 180 days would be billed: refused, with the
+    # amount (a price table of the user's own makes these few bytes cost something)
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        "[class.DEEP_ARCHIVE]\nstorage = 1000000.0\nput = 0.05\nmin_days = 180\n"
+        "retrieval.Standard = { per_gb = 0.02, per_1000 = 0.10 }\n"
+    )
+    config = Config.load(cli.ws / "config.toml")
+    config.storage_prices_file = str(prices)
+    config.save(cli.ws / "config.toml")
+    proc = cli.run("archive", "p1")
+    assert proc.returncode == 2 and b"minimum storage time" in proc.stderr
+    assert b"$" in proc.stderr and b"--force" in proc.stderr
+    assert cli.ok("archive", "p1", "--force")["job"]["state"] == "done"
+
     back = tmp_path / "back"
     proc = cli.run("archive-restore", "p1", "--to", str(back), "--tier", "Standard")
     assert proc.returncode == 4, proc.stderr.decode()
+    assert b"cost: " in proc.stderr and b"to thaw" in proc.stderr
     assert b"thawing p1.tar.zst from DEEP_ARCHIVE" in proc.stderr
     assert b"within 12 hours" in proc.stderr
     (job,) = cli.ok("jobs", "--active")

@@ -660,6 +660,9 @@ def archive(
     source: Annotated[
         str | None, typer.Option("--from", help="The backup target the phase comes from.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace a young archive despite the early-deletion charge.")
+    ] = False,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -667,7 +670,15 @@ def archive(
 
     async def go() -> None:
         async with await open_service(workspace, write=True) as svc:
-            job = await svc.start_archive(phase, target=target, source=source)
+            plan = await svc.archive_plan(phase, target=target, source=source)
+            if not json:
+                err.print(f"Archiving {plan['sessions']} sessions of {phase} from "
+                          f"{plan['source']} to {plan['target']}", highlight=False)  # fmt: skip
+                if "estimate" in plan:
+                    err.print(f"  cost: {plan['estimate']}", highlight=False)
+                if "overwrite" in plan:
+                    err.print(f"  [yellow]![/] {plan['overwrite']}", highlight=False)
+            job = await svc.start_archive(phase, target=target, source=source, force=force)
             info = await follow_job(svc, job.id, quiet=json)
         result = info.result or {}
         if json:
@@ -714,6 +725,9 @@ def archive_restore(
 
     async def go() -> None:
         async with await open_service(workspace, write=True) as svc:
+            estimate = await svc.archive_restore_estimate(phase, target=target, tier=tier)
+            if estimate and not json:
+                err.print(f"cost: {estimate}", highlight=False)
             job = await svc.start_archive_restore(
                 phase, str(dest), target=target, sessions=session or None,
                 reimport=not no_import, tier=tier, days=days,

@@ -61,14 +61,14 @@ class PriceTable:
         return 0.0 if price is None else price.cost(inp, out, cw, cr)
 
 
-def shipped_table() -> Path:
-    """resources/pricing.toml, beside the packages in a checkout or an install."""
+def shipped_table(name: str = "pricing.toml") -> Path:
+    """resources/<name>, beside the packages in a checkout or an install."""
     here = Path(__file__).resolve()
     for base in (here.parents[2] / "resources", Path(str(_res.files("core"))).parent / "resources"):
-        candidate = base / "pricing.toml"
+        candidate = base / name
         if candidate.exists():
             return candidate
-    raise BadInputError("The shipped price table resources/pricing.toml is missing")
+    raise BadInputError(f"The shipped table resources/{name} is missing")
 
 
 def _parse(data: bytes, name: str) -> list[Price]:
