@@ -32,6 +32,7 @@ BENCHMARKS = (
     "hook",
     "backup",
     "drive",
+    "archive",
 )
 
 

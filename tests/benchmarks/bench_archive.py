@@ -1,0 +1,184 @@
+"""Tier 3: archive a closed phase to S3 (SeaweedFS on loopback), and what it stores.
+
+Two data sets, each imported into its own phase and backed up to a folder
+target first (not timed):
+- the synthetic Claude Code corpus of the other benchmarks;
+- sessions in the original plan's layout from `shared/bench/gen_sessions.py`
+  (activity logs, near-duplicate state snapshots, handoff notes), whose
+  snapshots go in through `SnapshotStore` as an agent's would.
+
+Timed: the archive of each phase (Tier 2 artifacts fetched, checked, repacked
+into one long-window tarball, uploaded with checksums, manifest read back).
+The floor, in the same run: `tar | zstd -3` of the same raw files into one
+file, then one plain upload of it (boto3's managed upload) to the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core.models import JobState
+from core.remote.folder import FolderStore
+from core.remote.s3 import S3Settings, S3Store
+from core.service import Service
+from core.tier3.archive import archive_phase
+from tests.benchmarks.claude_gen import ensure_projects
+from tests.benchmarks.measure import Result, Row, cache_dir, dir_size, log, mb, scratch_parent
+from tests.s3_server.seaweed import running_seaweed
+
+NAME = "archive"
+TITLE = "Tier 3 archive of a phase to S3 (SeaweedFS)"
+GOAL_RATIO = 0.8
+GEN = Path(__file__).resolve().parents[3] / "shared" / "bench" / "gen_sessions.py"
+
+
+def _sizes(quick: bool) -> tuple[int, int]:
+    """(Claude corpus MB, plan-layout sessions MB)."""
+    return (8, 8) if quick else (150, 100)
+
+
+def _plan_sessions(size_mb: int) -> Path:
+    out = cache_dir() / f"plan-sessions-{size_mb}MB"
+    if not (out / ".complete").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        log(f"generating {size_mb} MB of plan-layout sessions with gen_sessions.py")
+        subprocess.run([sys.executable, str(GEN), str(out), str(size_mb)], check=True)
+        (out / ".complete").write_text("ok\n")
+    return out
+
+
+def prepare(quick: bool) -> None:
+    claude, plan = _sizes(quick)
+    ensure_projects(claude)
+    if GEN.exists():
+        _plan_sessions(plan)
+
+
+async def _phase_from_claude(svc: Service, data: Path) -> None:
+    await svc.import_now([str(data)])
+
+
+async def _phase_from_plan(svc: Service, data: Path) -> None:
+    """Logs and handoffs imported; snapshots saved the way an agent's hook would."""
+    from core.local.snapshots import SnapshotStore
+
+    snaps = SnapshotStore(svc.workspace.state)
+    for sid_file in sorted((data / "logs").glob("session_*.jsonl")):
+        sid = sid_file.stem.removeprefix("session_")
+        shutil.copy(sid_file, svc.workspace.log_path(sid))
+        for snap in sorted((data / "state").glob(f"session_{sid}_snap*.json")):
+            await asyncio.to_thread(snaps.save, sid, orjson.loads(snap.read_bytes()))
+        shutil.copy(data / "handoffs" / f"session_{sid}_handoff.md",
+                    svc.workspace.handoff_path(sid))  # fmt: skip
+    await svc.import_now([str(svc.workspace.root)], "tierkeeper")
+
+
+async def _archive(root: Path, data: Path, kind: str, s3: Any) -> dict[str, float]:
+    from core.local import lifecycle
+
+    ws = root / f"ws-{kind}"
+    async with await Service.start(ws) as svc:
+        await lifecycle.phase_new(svc.db, svc.workspace, "p1")
+        await (_phase_from_claude if kind == "claude" else _phase_from_plan)(svc, data)
+        await svc.add_folder_target("t2", str(root / f"t2-{kind}"))
+        job = await svc.start_backup([], "t2")
+        done = await svc.jobs.wait(job.id)
+        assert done.state == JobState.DONE and not (done.result or {}).get("failed"), done
+        tier2 = float((done.result or {}).get("stored_bytes", 0))
+        await lifecycle.phase_close(svc.db, svc.workspace, "p1")
+        bucket = f"bench-{kind}"
+        s3.create_bucket(Bucket=bucket)
+        store = S3Store(
+            S3Settings(bucket=bucket, endpoint_url=s3.meta.endpoint_url, region="us-east-1",
+                       addressing="path", storage_class="STANDARD"),
+            name="deep", access_key=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        result = await archive_phase(
+            svc.db, "p1", source=FolderStore(root / f"t2-{kind}", name="t2"), source_name="t2",
+            archive=store, archive_name="deep",
+        )  # fmt: skip
+        seconds = time.perf_counter() - t0
+        await store.close()
+    return {"seconds": seconds, "raw": float(dir_size(data)),
+            "tarball_raw": float(result.raw_bytes),
+            "stored": float(result.stored_bytes), "tier2": tier2,
+            "sessions": float(result.sessions)}  # fmt: skip
+
+
+def _floor(root: Path, data: Path, s3: Any, bucket: str) -> dict[str, float]:
+    out = root / f"floor-{bucket}.tar.zst"
+    t0 = time.perf_counter()
+    subprocess.run(
+        f"tar -C '{data.parent}' -cf - '{data.name}' | zstd -3 -q -T1 -o '{out}'",
+        shell=True, check=True,
+    )  # fmt: skip
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(out), bucket, "floor.tar.zst")
+    return {"seconds": time.perf_counter() - t0, "size": float(out.stat().st_size)}
+
+
+def run(quick: bool) -> Result:
+    if shutil.which("zstd") is None:
+        raise RuntimeError("the zstd command is needed for the baseline (apt-get install zstd)")
+    claude_mb, plan_mb = _sizes(quick)
+    sets = {"claude": ensure_projects(claude_mb)}
+    if GEN.exists():
+        sets["plan"] = _plan_sessions(plan_mb)
+    res = Result(NAME, TITLE)
+    details = []
+    with tempfile.TemporaryDirectory(prefix="bench-archive-", dir=scratch_parent()) as tmp, \
+            running_seaweed() as server:  # fmt: skip
+        root = Path(tmp)
+        os.environ["AWS_ACCESS_KEY_ID"] = server.access_key
+        os.environ["AWS_SECRET_ACCESS_KEY"] = server.secret_key
+        s3 = server.client(timeout=120)
+        for kind, data in sets.items():
+            log(f"archive: floor (tar | zstd -3 + one upload) on {kind}, {mb(dir_size(data))}")
+            floor = _floor(root, data, s3, f"floor-{kind}")
+            log(f"archive: {kind}: import, back up (not timed), then archive the phase")
+            ours = asyncio.run(_archive(root, data, kind, s3))
+            rate = ours["tarball_raw"] / ours["seconds"]
+            floor_rate = dir_size(data) / floor["seconds"]
+            label = "Claude Code corpus" if kind == "claude" else "plan-layout sessions"
+            res.rows += [
+                Row(f"Archive to S3, {label}, {mb(ours['tarball_raw'])}",
+                    f"{rate / 1e6:.1f} MB/s", "≥ 0.8 × tar \\| zstd -3 + upload",
+                    rate / floor_rate >= GOAL_RATIO, f"{floor_rate / 1e6:.1f} MB/s",
+                    f"{rate / floor_rate:.2f}×"),
+                Row(f"Archive: bytes stored ÷ raw, {label}", f"{ours['stored'] / ours['raw']:.3f}",
+                    "≤ 0.10", ours["stored"] / ours["raw"] <= 0.10,
+                    f"{floor['size'] / dir_size(data):.3f} (tar \\| zstd -3)", "—"),
+            ]  # fmt: skip
+            details.append(
+                f"{label}: {int(ours['sessions'])} sessions; raw {mb(ours['raw'])} (the data "
+                f"set's files); Tier 2 held {mb(ours['tier2'])} "
+                f"({ours['tier2'] / ours['raw']:.3f} of raw); the phase tarball "
+                f"{mb(ours['stored'])}."
+            )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res.rows.append(Row("Archive: peak RSS (whole benchmark process)", f"{peak:.0f} MB",
+                        "< 250 MB", peak < 250, "—", "—"))  # fmt: skip
+    res.method = (
+        "Each data set is imported into a fresh workspace as phase p1, backed up to a folder "
+        "target, and the phase closed (not timed). Timed: `archive_phase` from that folder to "
+        "an S3 target on SeaweedFS (loopback): every Tier 2 artifact read back and checked, "
+        "decompressed into one tar stream compressed with zstd 3 and long-distance matching "
+        "(128 MiB window), uploaded by our own multipart code with SHA-256 checksums the "
+        "server verifies, the manifest written and read back. Floor: `tar | zstd -3 -T1` of "
+        "the same raw files into one file plus one boto3 upload of it to the same server."
+    )
+    res.details = details
+    return res
