@@ -204,3 +204,18 @@ def test_a_backup_to_an_unplugged_disk_waits_and_jobs_retry_runs_it(tmp_path: Pa
     (tmp_path / "unplugged").rename(disk)
     (done,) = ok(tk("jobs", "retry", "--json", ws=ws))
     assert done["state"] == "done" and done["id"] == job["id"]
+
+
+def test_backup_verify_delete_the_original_then_restore_by_id(tmp_path: Path) -> None:
+    """The promise a new user relies on, end to end from the CLI."""
+    ws, disk, mine = tmp_path / "ws", tmp_path / "disk", tmp_path / "mine"
+    mine.mkdir()
+    original = mine / SOURCE.name
+    original.write_bytes(SOURCE.read_bytes())
+    ok(tk("import", str(original), "--json", ws=ws))
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    assert ok(tk("backup", "--json", ws=ws))["job"]["state"] == "done"
+    assert all(r["ok"] for r in ok(tk("verify", "--deep", "--json", ws=ws)))
+    original.unlink()
+    (path,) = ok(tk("restore", SESSION, "--to", str(mine), "--json", ws=ws))
+    assert Path(path) == original and original.read_bytes() == SOURCE.read_bytes()

@@ -21,7 +21,8 @@ from core.local.db.database import Database
 from core.packing import Packed
 from core.packing.compress import HashingWriter
 
-_BATCH = 64
+_BATCH = 8
+"""Stored frames fetched at a time: a few MB in memory whatever the file's size."""
 
 
 class _Writer:

@@ -9,15 +9,17 @@ is compared with `zstd -d | tar -x` of that file.
 from __future__ import annotations
 
 import asyncio
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from core.models import JobState
 from core.service import Service
-from tests.benchmarks.claude_gen import ensure_projects
+from tests.benchmarks.claude_gen import ensure_big_session, ensure_projects
 from tests.benchmarks.measure import Result, Row, dir_size, log, mb, scratch_parent, short_time
 
 NAME = "backup"
@@ -72,6 +74,29 @@ def _floor(root: Path, data: Path) -> dict[str, float]:
     return {"pack_s": pack_s, "unpack_s": time.perf_counter() - t0, "size": out.stat().st_size}
 
 
+def _big_session_rss(root: Path, transcript: Path) -> tuple[float, int]:
+    """Peak RSS (MB) of `tierkeeper backup` of one long session, run as its own process."""
+    ws = root / "ws-big"
+
+    async def setup() -> str:
+        async with await Service.start(ws) as svc:
+            await svc.import_now([str(transcript)])
+            await svc.add_folder_target("disk", str(root / "disk-big"))
+            (session,) = await svc.list_sessions()
+            return session.id
+
+    sid = asyncio.run(setup())
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(
+        [sys.executable, "-m", "core.cli.entry", "backup", sid, "--workspace", str(ws)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak <= before:
+        raise RuntimeError("the backup process was no bigger than an earlier child: unmeasured")
+    return peak / 1024, transcript.stat().st_size
+
+
 def run(quick: bool) -> Result:
     if shutil.which("zstd") is None:
         raise RuntimeError("the zstd command is needed for the baseline (apt-get install zstd)")
@@ -82,6 +107,9 @@ def run(quick: bool) -> Result:
         floor = _floor(root, data)
         log("backup: import (not timed), then back up every session")
         ours = asyncio.run(_backup_and_restore(root, data))
+        big_mb = 8 if quick else 400
+        log(f"backup: one {big_mb} MB session, backed up by the CLI in a process of its own")
+        big_rss, big_raw = _big_session_rss(root, ensure_big_session(big_mb))
     raw = ours["raw"]
     our_rate = raw / ours["backup_s"]
     floor_rate = raw / floor["pack_s"]
@@ -101,6 +129,14 @@ def run(quick: bool) -> Result:
             "≤ 0.10",
             ours["stored"] / raw <= 0.10,
             f"{floor['size'] / raw:.3f} (tar \\| zstd -3)",
+            "—",
+        ),
+        Row(
+            f"Backup of one {mb(big_raw)} session: peak RSS of the process",
+            f"{big_rss:.0f} MB",
+            "< 200 MB (for 2 GB)",
+            big_rss < 200,
+            "—",
             "—",
         ),
         Row(
