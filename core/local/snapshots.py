@@ -259,8 +259,10 @@ def _redacted_and_compressed(
     worker.start()
     try:
         # With parts remembered from earlier saves, the part-wise walk is cheaper than
-        # gating the whole document first: go straight to it.
+        # gating the whole document first: go straight to it. Either runs while the
+        # worker compresses (zstd releases the GIL), not after it.
         dirty = len(clean) > 0 or might_contain_secret(data)
+        redacted = _redact_document(data, clean, state) if dirty else data
     finally:
         worker.join()
     if not result:  # the worker failed (out of memory?): do it here, raising if it must
@@ -268,7 +270,6 @@ def _redacted_and_compressed(
     if not dirty:
         clean.add(whole)
         return result[0]
-    redacted = _redact_document(data, clean, state)
     if redacted == data:
         clean.add(whole)
         return result[0]
