@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core.client import Client, open_client
 from core.errors import ExitCode, TierkeeperError
@@ -25,6 +25,7 @@ from gui.qt_loop import close_loop, new_loop
 from gui.resources import app_icon
 
 APP_NAME = "Tierkeeper"
+DIALOGS = ("restore",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--page", choices=PAGES, default="sessions", help="page to show first")
     parser.add_argument("--query", help="text to search for before the screenshot")
+    parser.add_argument(
+        "--dialog",
+        choices=DIALOGS,
+        help="with --screenshot: open this dialog (for the first session) and save it instead",
+    )
     return parser
 
 
@@ -92,7 +98,9 @@ async def _run(workspace: str | None, args: argparse.Namespace) -> int:
         except TierkeeperError as exc:
             window.banner.show_message(str(exc))
         if args.screenshot is not None:
-            return await take_screenshot(window, Path(args.screenshot), query=args.query)
+            return await take_screenshot(
+                window, Path(args.screenshot), query=args.query, dialog=args.dialog
+            )
         await closed.wait()
         return int(ExitCode.OK)
     finally:
@@ -108,7 +116,9 @@ async def _close(client: Client, window: MainWindow | None) -> None:
     await client.close()
 
 
-async def take_screenshot(window: MainWindow, path: Path, *, query: str | None) -> int:
+async def take_screenshot(
+    window: MainWindow, path: Path, *, query: str | None, dialog: str | None = None
+) -> int:
     """Bring the window to the state the picture should show, let it paint, grab it."""
     window.resize(1280, 800)
     if query:
@@ -116,11 +126,19 @@ async def take_screenshot(window: MainWindow, path: Path, *, query: str | None) 
         task = window.search.search_now()
         if task is not None:
             await task
-    if window.current_page() == "sessions" and window.sessions.row_count():
+    if (window.current_page() == "sessions" or dialog) and window.sessions.row_count():
         await window.sessions.open_session(window.sessions.first_session_id() or "")
+    target: QWidget = window
+    if dialog == "restore":
+        await window.sessions.load_backups()
+        restore = window.sessions.open_restore()
+        if restore is None:
+            return int(ExitCode.FAILED)
+        await restore.wait_loaded()
+        target = restore
     await _settle()
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok = window.grab().save(str(path), "PNG")
+    ok = target.grab().save(str(path), "PNG")
     return int(ExitCode.OK if ok else ExitCode.FAILED)
 
 

@@ -6,6 +6,7 @@ land in the banner) and one `EventPump` (the client's events as signals).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
@@ -17,17 +18,21 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QPushButton,
     QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from core.client import Client, JobInfo, Status
+from core.client import Client, JobInfo, Status, TargetInfo
+from core.errors import BadInputError
 from core.models import JobState
 from gui.banner import ErrorBanner
+from gui.dashboard_page import DashboardPage
 from gui.event_pump import EventPump
 from gui.format import home_relative, human_ago, human_size, plural
+from gui.history_page import HistoryPage
 from gui.palette import set_muted
 from gui.placeholder_page import PlaceholderPage
 from gui.resources import app_icon, themed_icon
@@ -35,10 +40,11 @@ from gui.search_page import SearchPage
 from gui.sessions_page import SessionsPage
 from gui.tasks import TaskRunner
 
-PAGES = ("dashboard", "sessions", "search", "settings")
+PAGES = ("dashboard", "sessions", "history", "search", "settings")
 _LABELS = {
     "dashboard": "Dashboard",
     "sessions": "Sessions",
+    "history": "History",
     "search": "Search",
     "settings": "Settings",
 }
@@ -55,6 +61,8 @@ class MainWindow(QMainWindow):
         self.client = client
         self._settings = settings if settings is not None else QSettings()
         self._jobs: dict[int, JobState] = {}
+        self._backup_jobs: set[int] = set()
+        self._targets: list[TargetInfo] = []
         self.runner = TaskRunner(self)
         self.pump = EventPump(client, self)
 
@@ -69,13 +77,13 @@ class MainWindow(QMainWindow):
         self.sessions.sessions_changed.connect(self.search.set_sessions)
         self.sessions.import_finished.connect(lambda _job: self.runner.spawn(self.refresh_status()))
         self.search.open_requested.connect(self.open_hit)
+        self.dashboard = DashboardPage(client, self.runner, self.pump, self)
+        self.dashboard.import_requested.connect(self._import_from_dashboard)
+        self.dashboard.targets_changed.connect(self._set_targets)
+        self.history = HistoryPage(client, self.runner, self.pump, self)
+        self.history.open_requested.connect(self.open_session)
+        self.sessions.sessions_changed.connect(self.history.set_sessions)
         self.pump.job.connect(self._on_job_event)
-        dashboard = PlaceholderPage(
-            "The dashboard comes with the backup tiers",
-            "It will show each tier (this computer, Google Drive, S3 Deep Archive) with its "
-            "health, size and last activity, and the jobs running and just finished. "
-            "For now, the Sessions page lists what is imported.",
-        )
         settings_page = PlaceholderPage(
             "Settings come with the backup tiers",
             "Watched sources, backup and archive targets, schedule, retention and encryption "
@@ -83,8 +91,9 @@ class MainWindow(QMainWindow):
             "config.toml.",
         )
         self._pages: dict[str, QWidget] = {
-            "dashboard": dashboard,
+            "dashboard": self.dashboard,
             "sessions": self.sessions,
+            "history": self.history,
             "search": self.search,
             "settings": settings_page,
         }
@@ -121,6 +130,11 @@ class MainWindow(QMainWindow):
         self.phase_label = QLabel(self)
         self.facts_label = QLabel(self)
         set_muted(self.facts_label)
+        self.backup_button = QPushButton("Backup now", self)
+        self.backup_button.clicked.connect(
+            lambda: self.runner.spawn(self.backup_now(), busy=self.backup_button)
+        )
+        self._update_backup_button()
         header = QHBoxLayout()
         header.setContentsMargins(14, 8, 14, 8)
         # a long workspace path may be cut (the tooltip has it whole) rather than widen the window
@@ -130,6 +144,8 @@ class MainWindow(QMainWindow):
         header.addWidget(self.phase_label)
         header.addSpacing(16)
         header.addWidget(self.facts_label)
+        header.addSpacing(16)
+        header.addWidget(self.backup_button)
         header_frame = QFrame(self)
         header_frame.setLayout(header)
         line = QFrame(self)
@@ -183,15 +199,54 @@ class MainWindow(QMainWindow):
         self.show_page("sessions")
         self.runner.spawn(self.sessions.open_session(session_id, message_id))
 
+    def open_session(self, session_id: str) -> None:
+        self.show_page("sessions")
+        self.runner.spawn(self.sessions.open_session(session_id))
+
+    def _import_from_dashboard(self) -> None:
+        self.show_page("sessions")  # its progress line and list show the import
+        self.sessions.choose_import_folder()
+
+    # backup -----------------------------------------------------------------
+    def _set_targets(self, targets: list[TargetInfo]) -> None:
+        self._targets = list(targets)
+        self._update_backup_button()
+
+    async def backup_now(self) -> JobInfo:
+        """Every session to the first target; the dashboard follows the job."""
+        if not self._targets:
+            raise BadInputError(
+                "There is no backup target yet",
+                hint="add one: `tierkeeper target add folder NAME PATH`",
+            )
+        return await self.dashboard.start_backup(self._targets[0].name)
+
+    def _update_backup_button(self) -> None:
+        if not self._targets:
+            self.backup_button.setEnabled(False)
+            self.backup_button.setText("Backup now")
+            self.backup_button.setToolTip(
+                "No backup target yet. Add one from a terminal:\n"
+                "tierkeeper target add folder NAME PATH"
+            )
+            return
+        busy = bool(self._backup_jobs)
+        first = self._targets[0]
+        self.backup_button.setEnabled(not busy)
+        self.backup_button.setText("Backing up…" if busy else "Backup now")
+        self.backup_button.setToolTip(f"Back up every session to {first.name} ({first.where})")
+
     # data -------------------------------------------------------------------
     async def load(self) -> None:
         """Fill the window once: status, the session list, jobs already running."""
         self.pump.start()
         await self.refresh_status()
         for job in await self.client.jobs(active_only=True):
-            self._jobs[job.id] = job.state
+            self._note_job(job)
         self._update_status_line()
-        await self.sessions.refresh()
+        await asyncio.gather(
+            self.sessions.refresh(), self.dashboard.refresh(), self.history.refresh()
+        )
 
     async def refresh_status(self) -> None:
         self._show_status(await self.client.status())
@@ -213,11 +268,19 @@ class MainWindow(QMainWindow):
             facts.append(f"last import {human_ago(status.last_import)}")
         self.facts_label.setText(" · ".join(facts))
 
-    def _on_job_event(self, topic: str, job: JobInfo) -> None:
+    def _note_job(self, job: JobInfo) -> None:
         if job.state in _ACTIVE:
             self._jobs[job.id] = job.state
         else:
             self._jobs.pop(job.id, None)
+        if job.kind == "backup" and job.state in (JobState.QUEUED, JobState.RUNNING):
+            self._backup_jobs.add(job.id)
+        else:
+            self._backup_jobs.discard(job.id)
+        self._update_backup_button()
+
+    def _on_job_event(self, topic: str, job: JobInfo) -> None:
+        self._note_job(job)
         self._update_status_line()
         if topic == "job.finished":
             self.runner.spawn(self.refresh_status())

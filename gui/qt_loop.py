@@ -7,11 +7,17 @@ thread (cyclic GC runs wherever Python happens to allocate — an aiosqlite or
 executor thread), Qt cannot unregister them there, and the next timer event is
 sent to a deleted object: a segfault, in whichever test or window comes next.
 Deleting that timer object here, on the loop's own thread, unregisters them.
+
+Its `run_until_complete` also processes Qt events one last time after
+`run_forever` has unset the running loop: an asyncio callback run in that pass
+(a task resuming after `asyncio.to_thread`) finds no loop and fails. The loop
+here stays the running loop for that pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import PySide6  # noqa: F401  (imported before qasync, which binds to the Qt already loaded)
 import qasync  # type: ignore[import-untyped]
@@ -20,8 +26,25 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
 
+class _Loop(qasync.QEventLoop):  # type: ignore[misc]
+    _completing = False
+
+    def run_until_complete(self, future: Any) -> Any:
+        self._completing = True
+        try:
+            return super().run_until_complete(future)
+        finally:
+            self._completing = False
+            asyncio.events._set_running_loop(None)
+
+    def _after_run_forever(self) -> None:
+        super()._after_run_forever()
+        if self._completing:  # for qasync's last processEvents in run_until_complete
+            asyncio.events._set_running_loop(self)
+
+
 def new_loop(app: QApplication) -> asyncio.AbstractEventLoop:
-    loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
+    loop: asyncio.AbstractEventLoop = _Loop(app)
     asyncio.set_event_loop(loop)
     return loop
 

@@ -1,4 +1,4 @@
-"""Sessions: the sortable, filterable list, one session's conversation, and Import.
+"""Sessions: the sortable, filterable list, one session's conversation, Import and Restore….
 
 Every client call runs as a task (the page never blocks); the import is a job
 whose progress arrives as events and whose end is awaited with `wait_job`, so
@@ -34,15 +34,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.client import Client, Event, JobInfo, SessionDetail, SessionSummary
+from core.client import BackupInfo, Client, Event, JobInfo, SessionDetail, SessionSummary
 from core.errors import TierkeeperError
 from core.models import JobState
 from gui.conversation import TOGGLE, Colors, message_anchor, render_conversation
 from gui.empty_state import EmptyState
 from gui.event_pump import EventPump
-from gui.format import home_relative, plural
+from gui.format import home_relative, human_ago, plural
 from gui.job_progress import JobProgress
 from gui.palette import set_muted
+from gui.restore_dialog import RestoreDialog
 from gui.session_model import FILTER_ROLE, ID_ROLE, SORT_ROLE, SessionTableModel
 from gui.tasks import TaskRunner
 
@@ -65,6 +66,7 @@ class SessionsPage(QWidget):
         super().__init__(parent)
         self._client = client
         self._runner = runner
+        self._pump = pump
         self._loaded_once = False
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
@@ -75,6 +77,9 @@ class SessionsPage(QWidget):
         self._focus: tuple[str, int | None] | None = None
         """(session id, message id) that `open_session` asked to show."""
         self._import_job: JobInfo | None = None
+        self._backups: list[BackupInfo] = []
+        self._backups_generation = 0
+        self.restore_dialog: RestoreDialog | None = None
 
         self.model = SessionTableModel()
         self.proxy = QSortFilterProxyModel(self)
@@ -132,9 +137,28 @@ class SessionsPage(QWidget):
         self.details.anchorClicked.connect(self._on_anchor)
         self._details_hint()
 
+        # where copies of the selected session live, and the way to get one back
+        self.backup_label = QLabel(self)
+        set_muted(self.backup_label)
+        self.restore_button = QPushButton("Restore…", self)
+        self.restore_button.clicked.connect(self.open_restore)
+        self.restore_button.setEnabled(False)
+        self.actions_bar = QWidget(self)
+        actions = QHBoxLayout(self.actions_bar)
+        actions.setContentsMargins(0, 6, 0, 2)
+        actions.addWidget(self.backup_label, 1)
+        actions.addWidget(self.restore_button)
+        self._show_backups(None)
+        details_pane = QWidget(self)
+        pane = QVBoxLayout(details_pane)
+        pane.setContentsMargins(0, 0, 0, 0)
+        pane.setSpacing(4)
+        pane.addWidget(self.actions_bar)
+        pane.addWidget(self.details, 1)
+
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.splitter.addWidget(self.table)
-        self.splitter.addWidget(self.details)
+        self.splitter.addWidget(details_pane)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setChildrenCollapsible(False)
@@ -201,6 +225,7 @@ class SessionsPage(QWidget):
         if selected and not self._select(selected):
             self._detail = None
             self._details_hint()
+            self._show_backups(None)
         elif first_fill and selected is None and self._focus is None:
             self._select(self.first_session_id() or "")  # something to read at once
         self.sessions_changed.emit(sessions)
@@ -260,6 +285,7 @@ class SessionsPage(QWidget):
         self._detail_task = self._runner.spawn(
             self._load_details(session_id, self._detail_generation)
         )
+        self._runner.spawn(self.load_backups())
 
     async def _load_details(self, session_id: str, generation: int) -> None:
         self.details.setHtml("<p>Loading…</p>")
@@ -301,6 +327,61 @@ class SessionsPage(QWidget):
 
     def details_html(self) -> str:
         return self.details.toHtml()
+
+    # backups ----------------------------------------------------------------
+    async def load_backups(self) -> None:
+        """The selected session's backups, for the indicator and Restore…."""
+        session_id = self.current_session_id()
+        self._backups_generation += 1
+        generation = self._backups_generation
+        if session_id is None:
+            self._show_backups(None)
+            return
+        backups = await self._client.backups(session_id=session_id)
+        if generation == self._backups_generation:  # else the selection moved on
+            self._show_backups(backups)
+
+    def _show_backups(self, backups: list[BackupInfo] | None) -> None:
+        self._backups = backups or []
+        self.actions_bar.setVisible(backups is not None)
+        self.restore_button.setEnabled(bool(self._backups))
+        if not self._backups:
+            self.backup_label.setText("Not backed up yet: only this computer has it")
+            self.restore_button.setToolTip("Back this session up first (Dashboard → Back up now)")
+            return
+        newest = self._backups[0]  # the client lists newest first
+        targets = sorted({b.target for b in self._backups})
+        text = f"Backed up to {', '.join(targets)} {human_ago(newest.created_at)}"
+        if newest.verify_status == "ok":
+            text = "✓ " + text + " · verified"
+        elif newest.verify_status == "failed":
+            text = "✗ " + text + f" · verify failed: {newest.verify_error or 'see History'}"
+        self.backup_label.setText(text)
+        self.restore_button.setToolTip("Restore this session's files from its latest backup")
+
+    def backup_text(self) -> str:
+        return self.backup_label.text() if self.actions_bar.isVisibleTo(self) else ""
+
+    def open_restore(self) -> RestoreDialog | None:
+        """The Restore dialog for the selected session (it loads itself)."""
+        session_id = self.current_session_id()
+        if session_id is None:
+            return None
+        old = self.restore_dialog
+        if old is not None and old.job is not None:  # one restore at a time: show it again
+            old.raise_()
+            old.activateWindow()
+            return old
+        if old is not None:
+            old.close()
+            old.deleteLater()
+        row = self.model.row_of(session_id)
+        title = self.model.session_at(row).title if row >= 0 else None
+        dialog = RestoreDialog(self._client, self._runner, self._pump, session_id, title, self)
+        self.restore_dialog = dialog
+        dialog.load_soon()
+        dialog.open()
+        return dialog
 
     async def open_session(self, session_id: str, message_id: int | None = None) -> None:
         """Select `session_id` and show its conversation scrolled to `message_id`."""
@@ -362,3 +443,5 @@ class SessionsPage(QWidget):
     def _on_event(self, event: Event) -> None:
         if event.topic == "sessions.changed":
             self._runner.spawn(self.refresh())  # also catches imports started elsewhere
+        elif event.topic == "backups.changed":
+            self._runner.spawn(self.load_backups())

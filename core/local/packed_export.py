@@ -56,8 +56,9 @@ async def pack_source(db: Database, source_id: int, dst: Path) -> Packed:
     row = await db.fetchone("SELECT kind FROM sources WHERE id = ?", (source_id,))
     if row is None:
         raise NotFoundError(f"No source {source_id}")
-    # opened here, not in a thread: a job cancelled while a thread opened it would
-    # never get the writer back to close (a local scratch file opens at once)
+    # opened and closed here, not in a thread: a job cancelled while a thread opens
+    # it, or before a queued close ran, would leak the file (a local scratch file
+    # opens and closes at once)
     writer = _Writer(dst)
     try:
         if row["kind"] == "json":
@@ -81,7 +82,7 @@ async def pack_source(db: Database, source_id: int, dst: Path) -> Packed:
         if writer.out.size == 0:  # an empty file still needs a frame to decompress from
             await asyncio.to_thread(writer.add, [zstandard.ZstdCompressor().compress(b"")])
     finally:
-        await asyncio.to_thread(writer.close)
+        writer.close()
     return Packed(
         raw_size=writer.raw_size,
         raw_sha256=writer.raw.hexdigest(),

@@ -18,6 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
 import pytest
+import pytestqt.plugin
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
@@ -32,8 +33,21 @@ Run = Callable[..., Any]
 
 
 @pytest.fixture
-def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+def loop(
+    qapp: QApplication, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[asyncio.AbstractEventLoop]:
     loop = new_loop(qapp)
+
+    def process_events() -> None:
+        # pytest-qt processes Qt events between a test's steps, outside any `run`:
+        # asyncio callbacks due then (a job's timer) must still find their loop.
+        asyncio.events._set_running_loop(loop)
+        try:
+            qapp.processEvents()
+        finally:
+            asyncio.events._set_running_loop(None)
+
+    monkeypatch.setattr(pytestqt.plugin, "_process_events", process_events)
     try:
         yield loop
     finally:
@@ -79,8 +93,9 @@ class Harness:
 def make_window(qtbot: Any, run: Run, tmp_path: Path) -> Iterator[Callable[[Path], Harness]]:
     opened: list[Harness] = []
 
-    def _make(workspace: Path) -> Harness:
-        client = run(open_client(workspace))
+    def _make(workspace: Path, *, client: Client | None = None) -> Harness:
+        """`client`: one opened on `workspace` with other settings (a fast retry policy)."""
+        client = client if client is not None else run(open_client(workspace))
         settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
         window = MainWindow(client, settings=settings)
         qtbot.addWidget(window)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QImage
 
+from core.client import open_client
 from core.errors import ExitCode
 from core.workspace import Workspace
 from gui.app import main
 from gui.resources import app_icon, icon_path
+from tests.gui.tier2 import add_folder_target, back_up
 
 pytestmark = pytest.mark.gui
 
@@ -40,3 +43,21 @@ def test_main_on_a_workspace_in_use_exits_with_the_reason(
     assert code == ExitCode.FAILED
     assert "in use" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_main_saves_the_restore_dialog_for_the_docs(qapp, imported_ws: Path, tmp_path) -> None:
+    async def prepare() -> None:
+        await add_folder_target(imported_ws, tmp_path / "disk")
+        client = await open_client(imported_ws)
+        try:
+            await back_up(client, [])  # every session
+        finally:
+            await client.close()
+
+    asyncio.run(prepare())
+    png = tmp_path / "restore.png"
+    argv = ["--workspace", str(imported_ws), "--screenshot", str(png), "--dialog", "restore"]
+    assert main(argv) == ExitCode.OK
+    image = QImage(str(png))
+    assert not image.isNull()
+    assert image.width() < 900  # the dialog alone, not the window

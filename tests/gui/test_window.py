@@ -38,7 +38,7 @@ def test_empty_workspace_shows_the_import_empty_state(make_window, tmp_path: Pat
 
 def test_unbuilt_pages_say_what_they_will_do(make_window, tmp_path: Path) -> None:
     h = make_window(tmp_path / "ws")
-    for name in ("dashboard", "settings"):
+    for name in ("settings",):
         h.window.show_page(name)
         page = h.window.pages.currentWidget()
         assert isinstance(page, PlaceholderPage)
@@ -48,9 +48,11 @@ def test_unbuilt_pages_say_what_they_will_do(make_window, tmp_path: Path) -> Non
 
 def test_sidebar_switches_pages(make_window, tmp_path: Path) -> None:
     h = make_window(tmp_path / "ws")
-    h.window.nav.setCurrentRow(2)
+    h.window.nav.setCurrentRow(3)
     assert h.window.current_page() == "search"
     assert h.window.pages.currentWidget() is h.window.search
+    h.window.nav.setCurrentRow(2)
+    assert h.window.pages.currentWidget() is h.window.history
 
 
 def test_geometry_is_remembered(make_window, qtbot, run, tmp_path: Path) -> None:
