@@ -219,3 +219,32 @@ def test_backup_verify_delete_the_original_then_restore_by_id(tmp_path: Path) ->
     original.unlink()
     (path,) = ok(tk("restore", SESSION, "--to", str(mine), "--json", ws=ws))
     assert Path(path) == original and original.read_bytes() == SOURCE.read_bytes()
+
+
+def test_a_second_backup_skips_unchanged_sessions_and_keeps_pruned_snapshots(
+    tmp_path: Path,
+) -> None:
+    from core.local.snapshots import SnapshotStore
+
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    ids = []
+    for n in range(3):
+        sid = ok(tk("session", "start", "--json", ws=ws))["session"]
+        SnapshotStore(ws / "state").save(sid, {"n": n})
+        ok(tk("session", "end", sid, "--summary", f"s{n}", "--json", ws=ws))
+        ids.append(sid)
+    assert not list((ws / "state").glob(f"session_{ids[0]}_snap*"))  # pruned after backup
+
+    again = ok(tk("backup", "--all", "--json", ws=ws))["result"]
+    assert again["unchanged"] == 3 and again["failed"] == []
+    restored = tmp_path / "back"
+    ok(tk("restore", ids[0], "--to", str(restored), "--json", ws=ws))
+    assert len(list((restored / "snapshots").glob("*.json"))) == 1  # still in Tier 2
+
+    log = ws / "logs" / f"session_{ids[2]}.jsonl"
+    with open(log, "ab") as fh:  # the newest session's log grew
+        fh.write(b'{"ts": 1, "session": "x", "type": "late"}\n')
+    ok(tk("import", str(log), "--format", "tierkeeper", "--json", ws=ws))
+    third = ok(tk("backup", "--all", "--json", ws=ws))["result"]
+    assert third["unchanged"] == 2

@@ -58,6 +58,40 @@ class BackupResult:
     files: int
     raw_bytes: int
     stored_bytes: int
+    unchanged: bool = False
+    """Nothing to do: the newest verified backup on this target holds these very bytes."""
+
+
+async def previous_manifest(
+    db: Database, session_id: str, target: str, prefix: str
+) -> Manifest | None:
+    """The newest verified backup of the session on the target, where it would go now."""
+    row = await db.fetchone(
+        "SELECT manifest FROM backups WHERE session_id = ? AND target = ? AND prefix = ? "
+        "AND verify_status = 'ok' ORDER BY id DESC LIMIT 1",
+        (session_id, target, prefix),
+    )
+    return None if row is None else Manifest.parse(str(row[0]).encode())
+
+
+def _snapshot_names(snapshots: Sequence[Path]) -> set[str]:
+    return {p.name.removesuffix(".zst") for p in snapshots}
+
+
+async def _unchanged(
+    db: Database, sources: list[tuple[int, str, str]], snapshots: Sequence[Path],
+    previous: Manifest,
+) -> bool:  # fmt: skip
+    """Every source file already there with the same digest, and no snapshot it lacks."""
+    held = {f.name: f for f in previous.files}
+    for source_id, path, _role in sources:
+        digest = await db.scalar("SELECT sha256 FROM sources WHERE id = ?", (source_id,))
+        entry = held.get(Path(path).name)
+        if entry is None or entry.sha256 != digest:
+            return False
+    tarball = held.get(SNAPSHOTS)
+    backed = {m.name for m in tarball.members} if tarball is not None else set()
+    return _snapshot_names(snapshots) <= backed
 
 
 def _now() -> str:
@@ -110,6 +144,15 @@ async def backup_session(
     if not sources and not snapshots:
         raise BadInputError(f"Session {session_id} has no stored files to back up")
     prefix = session_prefix(phase, session_id)
+    previous = await previous_manifest(db, session_id, target, prefix)
+    if previous is not None and await _unchanged(db, sources, snapshots, previous):
+        return BackupResult(0, session_id, prefix, 0, 0, 0, unchanged=True)
+    # Snapshots pruned from Tier 1 after an earlier backup are still in its tarball:
+    # keep that tarball (same key) rather than replace it with fewer snapshots.
+    old_tar = previous.file(SNAPSHOTS) if previous is not None else None
+    keep_old_tar = old_tar is not None and _snapshot_names(snapshots) <= {
+        m.name for m in old_tar.members
+    }
     names = _stored_names([p for _, p, _ in sources] + [SNAPSHOTS])  # never two alike
     entries: list[ManifestFile] = []
     with tempfile.TemporaryDirectory(prefix="tierkeeper-backup-") as tmp:
@@ -147,7 +190,9 @@ async def backup_session(
             packed_path = work / stored
             packed = await pack_source(db, source_id, packed_path)
             await upload(Path(path).name, stored, packed_path, packed)
-        if snapshots:
+        if keep_old_tar and old_tar is not None:
+            entries.append(old_tar)
+        elif snapshots:
             tarball = work / names[-1]
             packed = await asyncio.to_thread(_pack_snapshots, list(snapshots), work, tarball)
             await upload(SNAPSHOTS, tarball.name, tarball, packed)

@@ -24,6 +24,7 @@ from core.events import EventBus
 from core.jobs import JobContext
 from core.local.db.database import Database
 from core.local.snapshots import SnapshotStore
+from core.metrics.registry import Metrics
 from core.packing import IntegrityError
 from core.packing.crypto import Key
 from core.remote.base import NeedsReconnect, Store, TransientError
@@ -54,6 +55,7 @@ async def run_backup(
     workspace: Workspace,
     scope: str,
     retry: RetryPolicy,
+    metrics: Metrics | None = None,
 ) -> dict[str, Any]:
     target = config.target(str(ctx.params["target"]))
     sessions = [str(s) for s in ctx.params["sessions"]]
@@ -90,9 +92,13 @@ async def run_backup(
             )
         except (BadInputError, IntegrityError) as exc:
             failure = f"{sid}: {exc}"
+        if result is not None and metrics is not None:
+            metrics.ratio("session", result.raw_bytes, result.stored_bytes)
 
         def change(data: dict[str, Any]) -> bool:
             data["done_ids"] = [*data.get("done_ids", []), sid]
+            if result is not None and result.unchanged:
+                data["unchanged"] = int(data.get("unchanged", 0)) + 1
             if failure is not None:
                 data["failed"] = [*data.get("failed", []), failure]
             if result is not None:
@@ -113,7 +119,7 @@ async def run_backup(
     try:
         if todo:
             key = await asyncio.to_thread(target_key, target, scope)
-            store = open_store(target, scope, retry)
+            store = open_store(target, scope, retry, metrics)
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(PARALLEL, len(todo))):
                     group.create_task(worker())
@@ -129,6 +135,7 @@ async def run_backup(
     pruned = await prune_local(db, workspace, config.retention.local_sessions)
     failed = list(state.data.get("failed", []))
     return {"sessions": len(sessions) - len(failed), "failed": failed,
+            "unchanged": int(state.data.get("unchanged", 0)),
             "pruned_files": len(pruned), "pruned_bytes": sum(p.size for p in pruned),
             "raw_bytes": int(state.data.get("raw_bytes", 0)),
             "stored_bytes": int(state.data.get("stored_bytes", 0))}  # fmt: skip
