@@ -58,7 +58,7 @@ from core.remote.drive_errors import (
 )
 from core.remote.drive_folders import FOLDER_MIME, TAG, FolderPath, FolderTree, named, tagged
 from core.remote.drive_upload import FILE_FIELDS, Cancelled, SessionGone, Upload
-from core.remote.threads import until_stopped
+from core.remote.threads import loop_notifier, until_stopped
 
 CHUNK_GRANULARITY = 256 * 1024
 """Google rejects chunks (other than the last) that are not a multiple of this."""
@@ -153,7 +153,7 @@ class DriveStore:
                 name,
                 source,
                 handle,
-                self._notifier(progress),
+                loop_notifier(progress),
                 save,
             )
 
@@ -169,7 +169,7 @@ class DriveStore:
         folder, name = _split(key)
         if offset < 0 or (length is not None and length < 0):
             raise PermanentError(f"invalid range offset={offset} length={length} for {key!r}")
-        notify = self._notifier(progress)
+        notify = loop_notifier(progress)
         return await self._run(
             f"download {key}", self._get_sync, key, folder, name, dest, offset, length, notify
         )
@@ -262,18 +262,6 @@ class DriveStore:
                 self._clients.append(client)
             self._local.client = client
         return client
-
-    @staticmethod
-    def _notifier(progress: ProgressFn | None) -> Callable[[int], None]:
-        """Progress is reported on the loop thread, in order, before the call returns."""
-        if progress is None:
-            return lambda _n: None
-        loop = asyncio.get_running_loop()
-
-        def notify(n: int) -> None:
-            loop.call_soon_threadsafe(progress, n)
-
-        return notify
 
     # -- lookups ---------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from core.remote.base import (
     TransientError,
     check_key,
 )
-from core.remote.threads import until_stopped
+from core.remote.threads import loop_notifier, until_stopped
 
 BLOCK = 1024 * 1024
 DIGESTS_DIR = ".tierkeeper-digests"
@@ -103,7 +103,7 @@ class FolderStore:
         if lock is None:
             lock = self._put_locks[key] = asyncio.Lock()
         async with lock:  # two puts of one key would share one partial file
-            notify = self._notifier(progress)
+            notify = loop_notifier(progress)
             return await self._in_thread(self._put_sync, key, source, notify)
 
     async def get(
@@ -118,7 +118,7 @@ class FolderStore:
         self._check(key)
         if offset < 0 or (length is not None and length < 0):
             raise PermanentError(f"invalid range offset={offset} length={length} for {key!r}")
-        notify = self._notifier(progress)
+        notify = loop_notifier(progress)
         return await self._in_thread(self._get_sync, key, dest, offset, length, notify)
 
     async def stat(self, key: str) -> ObjectInfo:
@@ -165,18 +165,6 @@ class FolderStore:
         cancel = threading.Event()
         fut = asyncio.ensure_future(asyncio.to_thread(fn, cancel, *args))
         return await until_stopped(fut, cancel)
-
-    @staticmethod
-    def _notifier(progress: ProgressFn | None) -> Callable[[int], None]:
-        """Progress is reported on the loop thread, in order, before the call returns."""
-        if progress is None:
-            return lambda _n: None
-        loop = asyncio.get_running_loop()
-
-        def notify(n: int) -> None:
-            loop.call_soon_threadsafe(progress, n)
-
-        return notify
 
     def _check(self, key: str) -> None:
         check_key(key)

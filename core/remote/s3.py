@@ -41,7 +41,7 @@ from core.remote.s3_errors import ArchivedError, error_code, map_error
 from core.remote.s3_objects import info_from_head, info_from_listing
 from core.remote.s3_restore import RestoreStatus, RestoreTier, restore_status
 from core.remote.s3_upload import MIN_PART, Cancelled, PutJob, PutRequest, UploadState
-from core.remote.threads import until_stopped
+from core.remote.threads import loop_notifier, until_stopped
 
 __all__ = ["ArchivedError", "BucketReport", "RestoreStatus", "S3Settings", "S3Store"]
 
@@ -182,7 +182,7 @@ class S3Store:
             lock = self._put_locks[key] = asyncio.Lock()
         async with lock:  # two puts of one key must not share (or race for) an upload id
             return await self._run(
-                f"upload {key}", self._put_sync, request, handle, self._notifier(progress), save
+                f"upload {key}", self._put_sync, request, handle, loop_notifier(progress), save
             )
 
     async def get(
@@ -197,7 +197,7 @@ class S3Store:
         s3_key = self._s3_key(key)
         if offset < 0 or (length is not None and length < 0):
             raise PermanentError(f"invalid range offset={offset} length={length} for {key!r}")
-        notify = self._notifier(progress)
+        notify = loop_notifier(progress)
         return await self._run(
             f"download {key}", self._get_sync, key, s3_key, dest, offset, length, notify
         )
@@ -335,18 +335,6 @@ class S3Store:
                         hint="fix the target's endpoint URL (e.g. https://s3.example.com)",
                     ) from err
             return self._client_obj
-
-    @staticmethod
-    def _notifier(progress: ProgressFn | None) -> Callable[[int], None]:
-        """Progress is reported on the loop thread, in order, before the call returns."""
-        if progress is None:
-            return lambda _n: None
-        loop = asyncio.get_running_loop()
-
-        def notify(n: int) -> None:
-            loop.call_soon_threadsafe(progress, n)
-
-        return notify
 
     # -- the calls, on a worker --------------------------------------------------------
 

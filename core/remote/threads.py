@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -29,3 +30,16 @@ async def until_stopped(fut: asyncio.Future[_T], cancel: threading.Event) -> _T:
         if not fut.cancelled():
             fut.exception()  # consumed: the caller asked to cancel, not to hear it
         raise
+
+
+def loop_notifier(progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    """A progress callback a worker thread may call: it runs on the loop thread, in order,
+    before the awaiting call returns."""
+    if progress is None:
+        return lambda _n: None
+    loop = asyncio.get_running_loop()
+
+    def notify(n: int) -> None:
+        loop.call_soon_threadsafe(progress, n)
+
+    return notify
