@@ -1,8 +1,10 @@
 """The one door into the core for the GUI and the CLI.
 
 `Client` is the interface; `InProcessClient` runs a `Service` in this process
-(the embedded default). The daemon transport implements the same interface,
-so a caller never knows which one it holds.
+(the embedded default), `HttpClient` talks to a running daemon over its Unix
+socket. Both return the same models and raise the same errors, so a caller
+never knows which one it holds: `open_client` picks the daemon when one serves
+the workspace.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
+from core.daemon.http_client import HttpClient, connect_daemon
 from core.models import (
     BackupInfo,
     Event,
@@ -28,6 +31,7 @@ __all__ = [
     "BackupInfo",
     "Client",
     "Event",
+    "HttpClient",
     "ImportReport",
     "InProcessClient",
     "JobInfo",
@@ -37,6 +41,7 @@ __all__ = [
     "SessionSummary",
     "Status",
     "TargetInfo",
+    "connect_daemon",
     "open_client",
 ]
 
@@ -81,7 +86,11 @@ class Client(Protocol):
 
 
 async def open_client(workspace: str | Path | None = None, *, init: bool = True) -> Client:
-    """An in-process client on `workspace` (the default one when None)."""
+    """The daemon's client when a daemon serves `workspace` (the default one when None),
+    else an in-process service on it. A crashed daemon's socket file is ignored."""
+    daemon = await connect_daemon(workspace)
+    if daemon is not None:
+        return daemon
     from core.service import Service
 
     service = await Service.start(workspace, init=init)

@@ -17,6 +17,22 @@ class Retention(BaseModel):
     backup_phases: int = Field(default=2, ge=1, description="phases kept in Tier 2")
 
 
+class Schedule(BaseModel):
+    """When the service backs up and verifies by itself (it must be running: the daemon)."""
+
+    backup_every: Literal["off", "session-end", "hourly", "daily"] = Field(
+        default="session-end", description="session-end: each session is backed up as it ends"
+    )
+    verify_every: Literal["off", "daily", "weekly"] = "weekly"
+    quiet_hours: str | None = Field(
+        default=None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        description='local time, e.g. "22:00-07:00": scheduled runs wait for its end',
+    )
+    skip_on_battery: bool = True
+    skip_on_metered: bool = True
+
+
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 GOOGLE_API_ROOT = "https://www.googleapis.com/"
@@ -87,6 +103,7 @@ class Config(BaseModel):
         default=None, description="overrides resources/storage_prices.toml"
     )
     retention: Retention = Field(default_factory=lambda: Retention())
+    schedule: Schedule = Field(default_factory=lambda: Schedule())
     job_concurrency: int = Field(default=2, ge=1, le=16)
     targets: list[TargetConfig] = Field(default_factory=list)
 

@@ -108,6 +108,13 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._subs)
 
+    def listening(self, topic: str) -> bool:
+        """Whether a subscriber asked for `topic` (or its family) by name.
+
+        Subscribers to everything do not count: a stream that costs work to produce
+        (live metrics, four times a second) runs only for someone who asked for it."""
+        return any(sub._patterns is not None and sub.wants(topic) for sub in list(self._subs))
+
     def _bind_loop(self) -> None:
         """Remembers the loop consumers live on, for publishers on other threads."""
         try:

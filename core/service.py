@@ -32,6 +32,8 @@ from core.local.pricing import PriceTable
 from core.local.search import search as fts_search
 from core.local.stats import session_costs, usage_stats
 from core.lock import WorkspaceLock
+from core.metrics.persist import MetricsRecorder
+from core.metrics.registry import Metrics
 from core.models import (
     BackupInfo,
     ImportReport,
@@ -47,6 +49,7 @@ from core.models import (
 )
 from core.remote.base import NeedsReconnect, Store, TransientError
 from core.remote.folder import FolderStore
+from core.scheduler import Scheduler
 from core.tier2.backup import (
     VerifyResult,
     latest_backup,
@@ -93,6 +96,10 @@ class Service:
         self.prices = PriceTable.load(self.config.pricing_file)
         self.retry = RetryPolicy()
         self.scope = secrets_scope(workspace.root)
+        self.metrics = Metrics()
+        db.on_query = self.metrics.db_timer
+        self.recorder = MetricsRecorder(db, self.metrics, bus)
+        self.scheduler = Scheduler(self)
 
     @property
     def readonly(self) -> bool:
@@ -108,9 +115,12 @@ class Service:
         run_jobs: bool = True,
         retry: RetryPolicy | None = None,
         probe_delay: float = 2.0,
+        schedule: bool = True,
     ) -> Service:
         """`retry` bounds how long a store call retries before its job waits;
-        `probe_delay` is the first pause before a waiting target is tried again."""
+        `probe_delay` is the first pause before a waiting target is tried again;
+        `schedule` runs the backup/verify schedule (while jobs run): the long-lived
+        owner (daemon, window) wants it, a one-shot command does not."""
         ws = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
         if init and not readonly:
             await asyncio.to_thread(ws.init)
@@ -137,6 +147,9 @@ class Service:
             jobs.register_probe("thaw:", service._probe_thaw)
             if run_jobs and not readonly:
                 await jobs.start()
+                service.recorder.start()
+                if schedule:
+                    service.scheduler.start()
         except BaseException:
             if db is not None:
                 await db.close()
@@ -147,7 +160,9 @@ class Service:
 
     async def stop(self) -> None:
         try:
+            await self.scheduler.stop()
             await self.jobs.stop()
+            await self.recorder.stop()
         finally:
             self.bus.close()
             await self.db.close()
@@ -455,7 +470,7 @@ class Service:
 
     async def test_target(self, name: str | None) -> str:
         target = self.config.target(name)
-        store = open_store(target, self.scope, self.retry)
+        store = open_store(target, self.scope, self.retry, self.metrics)
         try:
             report = await probe(store)
         finally:
@@ -492,12 +507,14 @@ class Service:
     async def _backup_job(self, ctx: JobContext) -> dict[str, Any]:
         return await run_backup(
             ctx, self.db, self.bus, self.config,
-            workspace=self.workspace, scope=self.scope, retry=self.retry,
+            workspace=self.workspace, scope=self.scope, retry=self.retry, metrics=self.metrics,
         )  # fmt: skip
 
     async def _probe_target(self, resource: str) -> None:
         name = resource.split(":", 1)[1]
-        store = open_store(self.config.target(name), self.scope, RetryPolicy(attempts=1))
+        store = open_store(
+            self.config.target(name), self.scope, RetryPolicy(attempts=1), self.metrics
+        )
         try:
             await reachable(store)
         finally:
@@ -508,7 +525,7 @@ class Service:
         rows = await self.db.fetchall(
             "SELECT max(id) FROM backups WHERE target = ? GROUP BY session_id", (chosen.name,)
         )
-        store = open_store(chosen, self.scope, self.retry)
+        store = open_store(chosen, self.scope, self.retry, self.metrics)
         try:
             return [await verify_backup(self.db, store, int(r[0]), deep=deep) for r in rows]
         finally:
@@ -538,7 +555,7 @@ class Service:
                 hint=f"its copy is in {moved[1]}'s {moved[0]}.tar.zst",
             )
         key = await asyncio.to_thread(target_key, chosen, self.scope)
-        store = open_store(chosen, self.scope, self.retry)
+        store = open_store(chosen, self.scope, self.retry, self.metrics)
         try:
             return await restore_session(
                 self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite,
@@ -673,8 +690,8 @@ class Service:
         state = SharedCheckpoint(ctx)
         source_key = await asyncio.to_thread(target_key, t2, self.scope)
         archive_key = await asyncio.to_thread(target_key, t3, self.scope)
-        source = open_store(t2, self.scope, self.retry)
-        archive = open_store(t3, self.scope, self.retry)
+        source = open_store(t2, self.scope, self.retry, self.metrics)
+        archive = open_store(t3, self.scope, self.retry, self.metrics)
         moved = 0
 
         def on_bytes(n: int) -> None:
@@ -766,7 +783,7 @@ class Service:
         phase, target = str(p["phase"]), self.config.target(str(p["target"]))
         key, manifest = await latest_archive(self.db, phase, target.name)
         secret = await asyncio.to_thread(target_key, target, self.scope)
-        store = open_store(target, self.scope, self.retry)
+        store = open_store(target, self.scope, self.retry, self.metrics)
         dest = Path(str(p["dest"]))
         try:
             await self._thawed(store, target.name, key, p)
@@ -808,7 +825,9 @@ class Service:
 
     async def _probe_thaw(self, resource: str) -> None:
         _, target, key = resource.split(":", 2)
-        store = open_store(self.config.target(target), self.scope, RetryPolicy(attempts=1))
+        store = open_store(
+            self.config.target(target), self.scope, RetryPolicy(attempts=1), self.metrics
+        )
         try:
             cold = thaw_control(store)
             if cold is not None and not (await cold.restore_status(key)).readable:

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from core import __version__
 from core.cli.common import JsonOpt, TargetOpt, WorkspaceOpt, explain_waiting, open_service
+from core.cli.daemon_cmd import daemon
 from core.cli.output import emit_json, err, human_bytes, out, short_ts, table
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
@@ -41,6 +42,7 @@ app.add_typer(session_app, name="session")
 app.add_typer(phase_app, name="phase")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(target_app, name="target")
+app.command()(daemon)
 
 
 def _version(value: bool) -> None:
@@ -84,15 +86,28 @@ def status(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """What the workspace holds and what is running."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            st = await svc.status()
+        from core.client import connect_daemon
+
+        client = await connect_daemon(workspace)
+        if client is not None:
+            try:
+                st = await client.status()
+            finally:
+                await client.close()
+            served_by = f"daemon (pid {client.pid})"
+        else:
+            async with await open_service(workspace, write=False) as svc:
+                st = await svc.status()
+            served_by = "in-process (no daemon running)"
         if json:
-            emit_json(st)
+            pid = client.pid if client is not None else None
+            emit_json({**st.model_dump(mode="json"), "daemon_pid": pid})
             return
         table(
             ["", ""],
             [
                 ("workspace", st.workspace),
+                ("served by", served_by),
                 ("version", st.version),
                 ("sessions", st.sessions),
                 ("messages", st.messages),
@@ -634,9 +649,11 @@ def backup(
         if json:
             emit_json({"job": info, "result": result})
         elif info.state == JobState.DONE:
+            same = int(result.get("unchanged", 0))
             err.print(
-                f"{result.get('sessions', 0)} sessions backed up: "
-                f"{human_bytes(result.get('raw_bytes', 0))} → "
+                f"{result.get('sessions', 0)} sessions backed up"
+                + (f" ({same} unchanged since their last backup)" if same else "")
+                + f": {human_bytes(result.get('raw_bytes', 0))} → "
                 f"{human_bytes(result.get('stored_bytes', 0))}",
                 highlight=False,
             )

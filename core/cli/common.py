@@ -23,7 +23,10 @@ TargetOpt = Annotated[
 
 
 async def open_service(workspace: Path | None, *, write: bool) -> Service:
-    return await Service.start(workspace, init=write, readonly=not write, run_jobs=write)
+    # A command lives seconds: scheduled runs belong to the daemon or the window.
+    return await Service.start(
+        workspace, init=write, readonly=not write, run_jobs=write, schedule=False
+    )
 
 
 def explain_waiting(info: Any) -> None:

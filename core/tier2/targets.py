@@ -11,6 +11,8 @@ from pathlib import Path
 
 from core.config import TargetConfig
 from core.errors import TierkeeperError
+from core.metrics.registry import Metrics
+from core.metrics.store import MeteredStore
 from core.remote.base import ObjectNotFound, PutSource, Store
 from core.remote.folder import FolderStore
 from core.remote.retry import RetryingStore
@@ -29,8 +31,15 @@ class RetryPolicy:
     max_delay: float = 8.0
 
 
-def open_store(target: TargetConfig, scope: str, retry: RetryPolicy | None = None) -> Store:
-    """The target's store wrapped in the retry policy; `scope` names its keyring entries."""
+def open_store(
+    target: TargetConfig,
+    scope: str,
+    retry: RetryPolicy | None = None,
+    metrics: Metrics | None = None,
+) -> Store:
+    """The target's store wrapped in the retry policy; `scope` names its keyring entries.
+
+    With `metrics`, every attempt is timed (inside the retry, so retries show)."""
     policy = retry or RetryPolicy()
     inner: Store
     if target.kind == "drive":
@@ -44,6 +53,8 @@ def open_store(target: TargetConfig, scope: str, retry: RetryPolicy | None = Non
     else:
         assert target.path is not None  # the config refuses a folder target without one
         inner = FolderStore(Path(target.path).expanduser(), name=target.name)
+    if metrics is not None:
+        inner = MeteredStore(inner, metrics, target.kind)
     return RetryingStore(
         inner,
         attempts=policy.attempts,

@@ -142,7 +142,9 @@ def test_cancel_stops_a_queued_restore_and_closes_the_dialog(
     session_id, _files = _richest(h)
     h.call(back_up(h.client, [session_id]))
     disk.unplug()
-    parked = h.call(h.client.start_backup([session_id], "usb"))
+    # a session not backed up yet (an unchanged one would be skipped without the disk)
+    other = next(s.id for s in h.call(h.client.list_sessions()) if s.id != session_id)
+    parked = h.call(h.client.start_backup([other], "usb"))
     assert h.call(h.client.wait_job(parked.id)).state == JobState.WAITING
     dialog = _open(h, session_id)
     dialog.dest_edit.setText(str(tmp_path / "restored"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ class Database:
         self._conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        self.on_query: Callable[[str, float], None] | None = None
+        """Told ("read" | "tx", seconds) after each read and each transaction (lock
+        wait included): the metrics registry's hook, None when nobody counts."""
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Database:
@@ -104,6 +108,7 @@ class Database:
     # access -----------------------------------------------------------------
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
+        start = time.perf_counter()
         async with self._write_lock:
             tx = Transaction(self._conn, self.path)
             try:
@@ -112,6 +117,8 @@ class Database:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 yield tx
                 await self._conn.execute("COMMIT")
+                if self.on_query is not None:
+                    self.on_query("tx", time.perf_counter() - start)
             except sqlite3.Error as exc:
                 await self._rollback()
                 raise translate_error(exc, self.path) from exc
@@ -131,19 +138,26 @@ class Database:
             return await tx.execute(sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        start = time.perf_counter()
         try:
             async with self._conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+                rows = list(await cur.fetchall())
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
+        if self.on_query is not None:
+            self.on_query("read", time.perf_counter() - start)
+        return rows
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        start = time.perf_counter()
         try:
             async with self._conn.execute(sql, params) as cur:
                 row: Row | None = await cur.fetchone()
-                return row
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
+        if self.on_query is not None:
+            self.on_query("read", time.perf_counter() - start)
+        return row
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)

@@ -249,7 +249,26 @@ CREATE TABLE archives(
 CREATE INDEX archives_phase ON archives(phase, target, id);
 """
 
+V7_METRICS = """
+CREATE TABLE metrics(
+  ts         TEXT NOT NULL,
+  resolution TEXT NOT NULL,
+  op         TEXT NOT NULL,
+  tier       TEXT NOT NULL,
+  count      INT NOT NULL,
+  p50        REAL,
+  p95        REAL,
+  p99        REAL,
+  bytes      INT NOT NULL DEFAULT 0,
+  errors     INT NOT NULL DEFAULT 0,
+  sum        REAL NOT NULL DEFAULT 0,
+  hist       TEXT
+);
+CREATE INDEX metrics_series ON metrics(op, tier, resolution, ts);
+CREATE INDEX metrics_age ON metrics(resolution, ts);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
-    V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS, V6_ARCHIVES,
+    V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS, V6_ARCHIVES, V7_METRICS,
 )  # fmt: skip
 LATEST = len(MIGRATIONS)

@@ -1,0 +1,256 @@
+"""The daemon's routes: one per `Client` method, plus the event stream and the API document.
+
+Handlers are thin: validated inputs in, the service's own models out. Everything about
+HTTP (parsing, status codes, errors) lives in the dispatcher and the error middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from core.daemon import sse
+from core.daemon.errors import DaemonUnavailableError, describe, error_middleware
+from core.daemon.registry import SERVICE, Call, Registry, Route
+from core.daemon.requests import (
+    BackupRequest,
+    BackupsParams,
+    ImportRequest,
+    JobParams,
+    JobsParams,
+    Requeued,
+    RestoreRequest,
+    SessionParams,
+    SessionsParams,
+    VerifyRequest,
+)
+from core.errors import BadInputError
+from core.models import (
+    BackupInfo,
+    Event,
+    JobInfo,
+    SearchHit,
+    SearchQuery,
+    SessionDetail,
+    SessionSummary,
+    Status,
+    TargetInfo,
+)
+from core.service import Service
+
+MAX_BODY = 1024 * 1024
+STOPPING = web.AppKey("stopping", asyncio.Event)
+OPENAPI = web.AppKey[dict[str, Any]]("openapi")
+
+T = TypeVar("T")
+api = Registry()
+
+
+@api.route("GET", "/status", summary="What the workspace holds and what is running",
+           response=Status)  # fmt: skip
+async def status(call: Call) -> Status:
+    return await call.svc.status()
+
+
+@api.route("GET", "/sessions", summary="Sessions, newest first", response=SessionSummary,
+           many=True, params=SessionsParams)  # fmt: skip
+async def list_sessions(call: Call) -> list[SessionSummary]:
+    return await call.svc.list_sessions(call.param(SessionsParams).phase)
+
+
+@api.route("GET", "/sessions/{session_id}", summary="One session with its files and messages",
+           response=SessionDetail, params=SessionParams)  # fmt: skip
+async def session(call: Call) -> SessionDetail:
+    p = call.param(SessionParams)
+    return await call.svc.session(p.session_id, messages=p.messages)
+
+
+@api.route("POST", "/search", summary="Full-text search, best matches first",
+           response=SearchHit, many=True, body=SearchQuery)  # fmt: skip
+async def search(call: Call) -> list[SearchHit]:
+    return await call.svc.search(call.payload(SearchQuery))
+
+
+@api.route("POST", "/imports", summary="Start an import job", response=JobInfo,
+           body=ImportRequest, status=202)  # fmt: skip
+async def start_import(call: Call) -> JobInfo:
+    b = call.payload(ImportRequest)
+    return await call.svc.start_import(b.paths, b.format)
+
+
+@api.route("GET", "/jobs", summary="Jobs, newest first", response=JobInfo, many=True,
+           params=JobsParams)  # fmt: skip
+async def jobs(call: Call) -> list[JobInfo]:
+    return await call.svc.jobs.list(active_only=call.param(JobsParams).active_only)
+
+
+@api.route("POST", "/jobs/{job_id}/cancel", summary="Cancel a job; answers once it stopped",
+           response=JobInfo, params=JobParams)  # fmt: skip
+async def cancel_job(call: Call) -> JobInfo:
+    return await call.svc.jobs.cancel(call.param(JobParams).job_id)
+
+
+@api.route("GET", "/jobs/{job_id}/wait",
+           summary="Answers once the job is done, failed, cancelled or waiting (long poll)",
+           response=JobInfo, params=JobParams)  # fmt: skip
+async def wait_job(call: Call) -> JobInfo:
+    return await _unless_stopping(call, call.svc.jobs.wait(call.param(JobParams).job_id))
+
+
+@api.route("POST", "/jobs/retry-waiting", summary="Requeue every waiting job now",
+           response=Requeued)  # fmt: skip
+async def retry_waiting(call: Call) -> Requeued:
+    return Requeued(count=await call.svc.jobs.resume_waiting())
+
+
+@api.route("GET", "/targets", summary="Backup targets as the tier cards show them",
+           response=TargetInfo, many=True)  # fmt: skip
+async def targets(call: Call) -> list[TargetInfo]:
+    return await call.svc.targets()
+
+
+@api.route("GET", "/backups", summary="Backup history, newest first", response=BackupInfo,
+           many=True, params=BackupsParams)  # fmt: skip
+async def backups(call: Call) -> list[BackupInfo]:
+    p = call.param(BackupsParams)
+    return await call.svc.backups(session_id=p.session_id, target=p.target)
+
+
+@api.route("POST", "/backups", summary="Start a backup job", response=JobInfo,
+           body=BackupRequest, status=202)  # fmt: skip
+async def start_backup(call: Call) -> JobInfo:
+    b = call.payload(BackupRequest)
+    return await call.svc.start_backup(b.session_ids, b.target)
+
+
+@api.route("POST", "/restores", summary="Start a restore job", response=JobInfo,
+           body=RestoreRequest, status=202)  # fmt: skip
+async def start_restore(call: Call) -> JobInfo:
+    b = call.payload(RestoreRequest)
+    return await call.svc.start_restore(b.session_id, b.dest, target=b.target, file=b.file,
+                                        overwrite=b.overwrite)  # fmt: skip
+
+
+@api.route("POST", "/verifications", summary="Start a verify job", response=JobInfo,
+           body=VerifyRequest, status=202)  # fmt: skip
+async def start_verify(call: Call) -> JobInfo:
+    b = call.payload(VerifyRequest)
+    return await call.svc.start_verify(b.target, deep=b.deep)
+
+
+@api.route("GET", "/events", summary="Every event of the bus, as Server-Sent Events",
+           response=Event, stream=True)  # fmt: skip
+async def subscribe(call: Call) -> web.StreamResponse:
+    return await sse.stream(call.request, call.svc.bus)
+
+
+@api.route("GET", "/openapi.json", summary="This document", response=None)
+async def openapi(call: Call) -> web.StreamResponse:
+    return web.json_response(call.request.app[OPENAPI], dumps=lambda d: orjson.dumps(d).decode())
+
+
+async def _unless_stopping(call: Call, work: Awaitable[T]) -> T:
+    """A long poll must not hold the daemon's shutdown until its timeout."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(call.request.app[STOPPING].wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        raise DaemonUnavailableError(
+            "The daemon is stopping", hint="the job carries on when Tierkeeper starts again"
+        )
+    return task.result()
+
+
+# dispatch ---------------------------------------------------------------------------------
+def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        params = _params(route, request) if route.params is not None else None
+        body = await _body(route, request) if route.body is not None else None
+        result = await route.handler(Call(request, params, body))
+        if isinstance(result, web.StreamResponse):
+            return result
+        return web.Response(status=route.status, body=_dump(result),
+                            content_type="application/json")  # fmt: skip
+
+    return handle
+
+
+def _params(route: Route, request: web.Request) -> BaseModel:
+    assert route.params is not None
+    raw: dict[str, str] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if len(values) > 1:
+            raise BadInputError(f"Bad request: the parameter {key!r} is given more than once")
+        raw[key] = values[0]
+    raw.update(request.match_info)
+    _refuse_unknown(route.params, raw)
+    try:
+        return route.params.model_validate(raw)
+    except ValidationError as exc:
+        raise BadInputError(f"Bad request: {describe(exc)}") from None
+
+
+async def _body(route: Route, request: web.Request) -> BaseModel:
+    assert route.body is not None
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise BadInputError(f"Bad request: the body is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInputError("Bad request: the body must be a JSON object")
+    _refuse_unknown(route.body, data)
+    try:
+        return route.body.model_validate(data)
+    except ValidationError as exc:
+        raise BadInputError(f"Bad request: {describe(exc)}") from None
+
+
+def _refuse_unknown(model: type[BaseModel], data: dict[str, Any]) -> None:
+    """A misspelt option must fail, even for models that ignore extras elsewhere."""
+    unknown = sorted(set(data) - set(model.model_fields))
+    if unknown:
+        names = ", ".join(unknown)
+        raise BadInputError(f"Bad request: {names}: Extra inputs are not permitted",
+                            hint=f"known: {', '.join(model.model_fields)}")  # fmt: skip
+
+
+def _dump(result: BaseModel | Sequence[BaseModel]) -> bytes:
+    if isinstance(result, BaseModel):
+        return result.model_dump_json().encode("utf-8")
+    return b"[" + b",".join(m.model_dump_json().encode("utf-8") for m in result) + b"]"
+
+
+# the application ------------------------------------------------------------------------------
+def build_app(
+    service: Service, *, heartbeat: float = 15.0, max_body: int = MAX_BODY
+) -> web.Application:
+    from core.daemon.openapi import openapi_document
+
+    app = web.Application(client_max_size=max_body, middlewares=[error_middleware])
+    app[SERVICE] = service
+    app[STOPPING] = asyncio.Event()
+    app[sse.STREAMS] = set()
+    app[sse.HEARTBEAT] = heartbeat
+    app[OPENAPI] = openapi_document(api.routes)
+    for route in api.routes:
+        app.router.add_route(route.method, route.url, _endpoint(route), name=route.name)
+    app.on_shutdown.append(_stopping)
+    app.on_shutdown.append(sse.end_streams)
+    return app
+
+
+async def _stopping(app: web.Application) -> None:
+    app[STOPPING].set()

@@ -1,0 +1,337 @@
+"""`core.client.Client` over the daemon's Unix socket.
+
+Same methods, same models, same exceptions as the in-process client: an error body
+becomes the exception class the service raised. Event subscriptions keep the in-process
+promise too: the stream is opened as soon as `subscribe()` is called, and every other
+call first waits (briefly) until the daemon confirms the subscription, so the events a
+call causes are never missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from yarl import URL
+
+from core.daemon.errors import DaemonUnavailableError, error_from_body
+from core.daemon.requests import (
+    BackupRequest,
+    ImportRequest,
+    Requeued,
+    RestoreRequest,
+    VerifyRequest,
+)
+from core.daemon.socket_path import DaemonInfo, read_info, socket_candidates
+from core.models import (
+    BackupInfo,
+    Event,
+    JobInfo,
+    SearchHit,
+    SearchQuery,
+    SessionDetail,
+    SessionSummary,
+    Status,
+    TargetInfo,
+)
+from core.paths import resolve_workspace
+
+log = logging.getLogger(__name__)
+
+BASE = "http://tierkeeper/v1"
+"""The host is never resolved: the connector always dials the socket."""
+PROBE_TIMEOUT = 2.0
+REQUEST_TIMEOUT = 120.0
+SUBSCRIBE_TIMEOUT = 5.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def connect_daemon(
+    workspace: str | Path | None = None, *, socket: Path | None = None
+) -> HttpClient | None:
+    """A client of the daemon serving `workspace`, or None when none answers.
+
+    A socket file left by a crashed daemon refuses the connection and is ignored."""
+    candidates = [socket] if socket is not None else socket_candidates(resolve_workspace(workspace))
+    for sock in candidates:
+        if await asyncio.to_thread(sock.exists):
+            client = await _probe(sock)
+            if client is not None:
+                return client
+    return None
+
+
+async def _probe(sock: Path) -> HttpClient | None:
+    client = HttpClient(sock)
+    try:
+        async with client._http().get(
+            f"{BASE}/status", timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
+        ) as resp:
+            ok = resp.status == 200
+            await resp.read()
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.debug("no daemon on %s: %s", sock, exc)
+        ok = False
+    if not ok:
+        await client.close()
+        return None
+    client.info = await asyncio.to_thread(read_info, sock)
+    return client
+
+
+class HttpClient:
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+        self.info: DaemonInfo | None = None
+        """What the daemon wrote beside its socket (its pid), when readable."""
+        self._session: aiohttp.ClientSession | None = None
+        self._streams: set[EventStream] = set()
+
+    @property
+    def pid(self) -> int | None:
+        return self.info.pid if self.info is not None else None
+
+    # the Client protocol --------------------------------------------------------------
+    async def status(self) -> Status:
+        return Status.model_validate(await self._call("GET", "/status"))
+
+    async def list_sessions(self, phase: str | None = None) -> list[SessionSummary]:
+        data = await self._call("GET", "/sessions", params={"phase": phase})
+        return _many(SessionSummary, data)
+
+    async def session(self, session_id: str, *, messages: bool = True) -> SessionDetail:
+        data = await self._call("GET", f"/sessions/{_segment(session_id)}",
+                                params={"messages": messages})  # fmt: skip
+        return SessionDetail.model_validate(data)
+
+    async def search(self, query: SearchQuery) -> list[SearchHit]:
+        return _many(SearchHit, await self._call("POST", "/search", body=query))
+
+    async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo:
+        body = ImportRequest.model_construct(paths=paths, format=fmt)
+        return JobInfo.model_validate(await self._call("POST", "/imports", body=body))
+
+    async def jobs(self, *, active_only: bool = False) -> list[JobInfo]:
+        data = await self._call("GET", "/jobs", params={"active_only": active_only})
+        return _many(JobInfo, data)
+
+    async def cancel_job(self, job_id: int) -> JobInfo:
+        return JobInfo.model_validate(await self._call("POST", f"/jobs/{int(job_id)}/cancel"))
+
+    async def wait_job(self, job_id: int) -> JobInfo:
+        data = await self._call("GET", f"/jobs/{int(job_id)}/wait", timeout=None)
+        return JobInfo.model_validate(data)
+
+    async def retry_waiting(self) -> int:
+        return Requeued.model_validate(await self._call("POST", "/jobs/retry-waiting")).count
+
+    async def targets(self) -> list[TargetInfo]:
+        return _many(TargetInfo, await self._call("GET", "/targets"))
+
+    async def backups(
+        self, *, session_id: str | None = None, target: str | None = None
+    ) -> list[BackupInfo]:
+        data = await self._call("GET", "/backups",
+                                params={"session_id": session_id, "target": target})  # fmt: skip
+        return _many(BackupInfo, data)
+
+    async def start_backup(self, session_ids: list[str], target: str | None = None) -> JobInfo:
+        body = BackupRequest.model_construct(session_ids=session_ids, target=target)
+        return JobInfo.model_validate(await self._call("POST", "/backups", body=body))
+
+    async def start_restore(
+        self, session_id: str, dest: str, *, target: str | None = None,
+        file: str | None = None, overwrite: bool = False,
+    ) -> JobInfo:  # fmt: skip
+        body = RestoreRequest.model_construct(session_id=session_id, dest=dest, target=target,
+                                              file=file, overwrite=overwrite)  # fmt: skip
+        return JobInfo.model_validate(await self._call("POST", "/restores", body=body))
+
+    async def start_verify(self, target: str | None = None, *, deep: bool = False) -> JobInfo:
+        body = VerifyRequest.model_construct(target=target, deep=deep)
+        return JobInfo.model_validate(await self._call("POST", "/verifications", body=body))
+
+    def subscribe(self) -> EventStream:
+        stream = EventStream(self)
+        self._streams.add(stream)
+        return stream
+
+    async def close(self) -> None:
+        """Closes this client's connections; the daemon keeps running."""
+        for stream in list(self._streams):
+            await stream.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # plumbing ---------------------------------------------------------------------------
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=str(self.socket)),
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT, sock_connect=PROBE_TIMEOUT),
+                json_serialize=lambda d: orjson.dumps(d).decode(),
+            )
+        return self._session
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: BaseModel | None = None,
+        timeout: float | None = REQUEST_TIMEOUT,  # noqa: ASYNC109 - per request, None for long polls
+    ) -> Any:
+        await self._subscriptions_ready()
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        data = body.model_dump_json().encode("utf-8") if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        try:
+            async with self._http().request(
+                method, URL(BASE + path, encoded=True), params=query, data=data, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=PROBE_TIMEOUT),
+            ) as resp:  # fmt: skip
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DaemonUnavailableError(
+                f"The Tierkeeper daemon on {self.socket} did not answer ({type(exc).__name__})",
+                hint="is it still running? `tierkeeper status` says; `tierkeeper daemon` starts it",
+            ) from exc
+        if status >= 400:
+            raise error_from_body(status, raw)
+        return orjson.loads(raw)
+
+    async def _subscriptions_ready(self) -> None:
+        pending = [f for f in (s.pending for s in self._streams) if f is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=SUBSCRIBE_TIMEOUT)
+
+
+class EventStream(AsyncIterator[Event]):
+    """The daemon's event stream, buffered like a bus subscription (oldest dropped)."""
+
+    def __init__(self, client: HttpClient, maxsize: int = 1000) -> None:
+        self._client = client
+        self._maxsize = maxsize
+        self._queue: deque[Event] = deque()
+        self._wakeup = asyncio.Event()
+        self._ended = False
+        self.dropped = 0
+        self._task: asyncio.Task[None] | None = None
+        self.ready: asyncio.Future[None] | None = None
+        """Done once the daemon has registered the subscription (or the stream failed)."""
+        with contextlib.suppress(RuntimeError):  # no loop yet: starts on the first read
+            self._start(asyncio.get_running_loop())
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.ready = loop.create_future()
+        self._task = loop.create_task(self._read(), name="tierkeeper-events")
+
+    @property
+    def pending(self) -> asyncio.Future[None] | None:
+        """The confirmation a call should wait for first, if it has not come yet."""
+        return self.ready if self.ready is not None and not self.ready.done() else None
+
+    async def __anext__(self) -> Event:
+        if self._task is None and not self._ended:
+            self._start(asyncio.get_running_loop())
+        while not self._queue:
+            if self._ended:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self._queue.popleft()
+
+    async def aclose(self) -> None:
+        self._ended = True
+        self._queue.clear()
+        self._wakeup.set()
+        self._client._streams.discard(self)
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _read(self) -> None:
+        try:
+            async with self._client._http().get(
+                f"{BASE}/events", timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0)
+            ) as resp:
+                if resp.status != 200:
+                    log.warning("the daemon refused the event stream: HTTP %d", resp.status)
+                    return
+                await self._parse(resp.content)
+        except (aiohttp.ClientError, OSError) as exc:
+            log.info("the event stream ended: %s", exc)
+        finally:
+            self._ended = True
+            self._wakeup.set()
+            self._confirm()
+
+    async def _parse(self, content: aiohttp.StreamReader) -> None:
+        """SSE framing: lines; `data:` lines add up, a blank line ends the event."""
+        buffer = b""
+        data: list[bytes] = []
+        async for chunk in content.iter_any():
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                line = line.removesuffix(b"\r")
+                if line.startswith(b":"):
+                    self._confirm()
+                elif line.startswith(b"data:"):
+                    data.append(line[5:].removeprefix(b" "))
+                elif not line and data:
+                    self._deliver(b"\n".join(data))
+                    data = []
+
+    def _confirm(self) -> None:
+        if self.ready is not None and not self.ready.done():
+            self.ready.set_result(None)
+
+    def _deliver(self, raw: bytes) -> None:
+        try:
+            event = Event.model_validate_json(raw)
+        except ValidationError:
+            log.warning("ignoring a malformed event from the daemon")
+            return
+        if len(self._queue) >= self._maxsize:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(event)
+        self._wakeup.set()
+
+
+def _many(model: type[M], data: Any) -> list[M]:
+    return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _segment(value: str) -> str:
+    """One path segment, even for ids like ".." that a URL would otherwise resolve away."""
+    return quote(value, safe="").replace(".", "%2E")

@@ -1,0 +1,66 @@
+"""The shapes of what a caller sends: bodies of the POST routes, and path/query parameters.
+
+Each mirrors the arguments of one `Client` method, so the HTTP client builds them from
+the same names and the daemon validates them before the service sees anything. Unknown
+fields are refused: a misspelt option must fail loudly, not be ignored. They add no
+limits of their own: the service's checks give the same message on either transport.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImportRequest(_Strict):
+    paths: list[str] = Field(description="folders or files of agent history")
+    format: str = "auto"
+
+
+class BackupRequest(_Strict):
+    session_ids: list[str] = Field(default_factory=list, description="empty: every session")
+    target: str | None = None
+
+
+class RestoreRequest(_Strict):
+    session_id: str
+    dest: str
+    target: str | None = None
+    file: str | None = None
+    overwrite: bool = False
+
+
+class VerifyRequest(_Strict):
+    target: str | None = None
+    deep: bool = False
+
+
+class SessionsParams(_Strict):
+    phase: str | None = None
+
+
+class SessionParams(_Strict):
+    session_id: str
+    messages: bool = True
+
+
+class JobsParams(_Strict):
+    active_only: bool = False
+
+
+class JobParams(_Strict):
+    job_id: int
+
+
+class BackupsParams(_Strict):
+    session_id: str | None = None
+    target: str | None = None
+
+
+class Requeued(BaseModel):
+    """How many waiting jobs went back to the queue."""
+
+    count: int
