@@ -248,3 +248,16 @@ def test_a_second_backup_skips_unchanged_sessions_and_keeps_pruned_snapshots(
     ok(tk("import", str(log), "--format", "tierkeeper", "--json", ws=ws))
     third = ok(tk("backup", "--all", "--json", ws=ws))["result"]
     assert third["unchanged"] == 2
+
+
+def test_session_end_does_not_back_up_when_backups_are_switched_off(tmp_path: Path) -> None:
+    from core.config import Config
+
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    config = Config.load(ws / "config.toml")
+    config.schedule.backup_every = "off"
+    config.save(ws / "config.toml")
+    sid = ok(tk("session", "start", "--json", ws=ws))["session"]
+    assert ok(tk("session", "end", sid, "--summary", "x", "--json", ws=ws))["backup"] is None
+    assert not list(disk.rglob("manifest.json"))

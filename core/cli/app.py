@@ -462,15 +462,17 @@ def session_end(
                 [str(svc.workspace.log_path(sid)), str(path)], "tierkeeper"
             )
             backup = None
-            if svc.config.targets:  # the handoff note is written: the session leaves the machine
-                job = await svc.start_backup([sid], svc.config.targets[0].name)
+            # the handoff note is written: the session leaves the machine (unless told not to)
+            backup_targets = [t for t in svc.config.targets if t.kind != "s3"]
+            if backup_targets and svc.config.schedule.backup_every != "off":
+                job = await svc.start_backup([sid], backup_targets[0].name)
                 backup = await follow_job(svc, job.id, quiet=json)
         if json:
             emit_json({"session": sid, "handoff": str(path), "import": report, "backup": backup})
         else:
             err.print(f"Session {sid} ended; handoff note: {path}")
             if backup is not None:
-                err.print(f"Backup to {svc.config.targets[0].name}: {backup.state.value}")
+                err.print(f"Backup to {backup_targets[0].name}: {backup.state.value}")
 
     run_async(go)
 
