@@ -81,7 +81,7 @@ async def test_sessions_list_and_detail_after_an_import_job(t: Setup) -> None:
     assert await t.client.list_sessions(phase="no-such-phase") == []
     detail = await t.client.session("edge_cases")
     assert detail.session == summary
-    assert [s.path for s in detail.sources] == [str(SOURCE)]
+    assert [s.path for s in detail.sources] == [str(SOURCE.resolve())]  # stored resolved
     assert len(detail.messages) == summary.message_count > 0
     assert (await t.client.session("edge_cases", messages=False)).messages == []
 
