@@ -579,3 +579,21 @@ async def test_an_upload_killed_with_sigkill_resumes_in_a_new_process(
 
 def acked_chunks(harness: DriveHarness) -> list[Any]:
     return [r for r in harness.traffic.records("upload.chunk") if r.status == 308]
+
+
+@pytest.mark.parametrize("tail", [b"\r", b"\n", b"\r\n", b"-"])
+async def test_a_small_file_ending_in_a_line_end_byte_arrives_whole(
+    drive: DriveHarness, stores: MakeStore, tmp_path: Path, tail: bytes
+) -> None:
+    """Small files go up in one multipart request, whose parts end in line breaks."""
+    path = tmp_path / "blob"
+    data = os.urandom(5000) + tail
+    path.write_bytes(data)
+    src = PutSource(path, len(data), hashlib.sha256(data).hexdigest(),
+                    hashlib.md5(data).hexdigest())  # fmt: skip
+    store = stores(drive)
+    info = await store.put("a/blob", src)
+    assert info.size == len(data) and info.md5 == src.md5
+    back = io.BytesIO()
+    await store.get("a/blob", back)
+    assert back.getvalue() == data

@@ -40,12 +40,14 @@ def split_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], byt
         raise errors.bad_request("Multipart upload needs a multipart/related body.")
     delimiter = b"--" + m.group(1).encode()
     pieces = body.split(delimiter)
+    # One line-end style per body: the one after the first delimiter. Stripping "\r\n"
+    # where the client wrote a bare "\n" would eat a payload's own last "\r".
+    eol = b"\r\n" if len(pieces) > 1 and pieces[1].startswith(b"\r\n") else b"\n"
     parts: list[tuple[dict[str, str], bytes]] = []
     for piece in pieces[1:]:
         if piece.startswith(b"--"):
             break
-        piece = piece[2:] if piece.startswith(b"\r\n") else piece.removeprefix(b"\n")
-        piece = piece[:-2] if piece.endswith(b"\r\n") else piece.removesuffix(b"\n")
+        piece = piece.removeprefix(eol).removesuffix(eol)
         head, sep, payload = piece.partition(b"\r\n\r\n")
         if not sep:
             head, sep, payload = piece.partition(b"\n\n")
