@@ -58,7 +58,7 @@ from core.remote.drive_errors import (
 )
 from core.remote.drive_folders import FOLDER_MIME, TAG, FolderPath, FolderTree, named, tagged
 from core.remote.drive_upload import FILE_FIELDS, Cancelled, SessionGone, Upload
-from core.remote.threads import loop_notifier, until_stopped
+from core.remote.threads import loop_notifier, on_worker
 
 CHUNK_GRANULARITY = 256 * 1024
 """Google rejects chunks (other than the last) that are not a multiple of this."""
@@ -226,17 +226,10 @@ class DriveStore:
     # -- plumbing ------------------------------------------------------------
 
     async def _run(self, what: str, fn: Callable[..., _T], *args: object) -> _T:
-        """Run `fn(client, cancel, *args)` on a worker; on cancellation, stop it and wait.
-
-        Waiting keeps the promise that nothing more is sent once the call has
-        returned, even when the caller gave up on it.
-        """
+        """Run `fn(client, cancel, *args)` on a worker; on cancellation, stop it and wait."""
         if self._closed:
             raise PermanentError(f"the Google Drive store {self.name} is closed")
-        cancel = threading.Event()
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, self._work, what, fn, cancel, args)
-        return await until_stopped(fut, cancel)
+        return await on_worker(self._executor, lambda cancel: self._work(what, fn, cancel, args))
 
     def _work(
         self, what: str, fn: Callable[..., _T], cancel: threading.Event, args: tuple[object, ...]

@@ -41,7 +41,7 @@ from core.remote.s3_errors import ArchivedError, error_code, map_error
 from core.remote.s3_objects import info_from_head, info_from_listing
 from core.remote.s3_restore import RestoreStatus, RestoreTier, restore_status
 from core.remote.s3_upload import MIN_PART, Cancelled, PutJob, PutRequest, UploadState
-from core.remote.threads import loop_notifier, until_stopped
+from core.remote.threads import loop_notifier, on_worker
 
 __all__ = ["ArchivedError", "BucketReport", "RestoreStatus", "S3Settings", "S3Store"]
 
@@ -281,17 +281,10 @@ class S3Store:
         return self.settings.root + check_key(key)
 
     async def _run(self, what: str, fn: Callable[..., _T], *args: object) -> _T:
-        """Run `fn(client, cancel, *args)` on a worker; on cancellation, stop it and wait.
-
-        Waiting keeps the promise that nothing more is sent once the call has
-        returned, even when the caller gave up on it.
-        """
+        """Run `fn(client, cancel, *args)` on a worker; on cancellation, stop it and wait."""
         if self._closed:
             raise PermanentError(f"the S3 store {self.name} is closed")
-        cancel = threading.Event()
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, self._work, what, fn, cancel, args)
-        return await until_stopped(fut, cancel)
+        return await on_worker(self._executor, lambda cancel: self._work(what, fn, cancel, args))
 
     def _work(
         self, what: str, fn: Callable[..., _T], cancel: threading.Event, args: tuple[object, ...]

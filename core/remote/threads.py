@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -43,3 +44,12 @@ def loop_notifier(progress: Callable[[int], None] | None) -> Callable[[int], Non
         loop.call_soon_threadsafe(progress, n)
 
     return notify
+
+
+async def on_worker(
+    executor: Executor, work: Callable[[threading.Event], _T]
+) -> _T:  # fmt: skip
+    """Runs `work(cancel)` on the executor and awaits it with `until_stopped`."""
+    cancel = threading.Event()
+    fut = asyncio.get_running_loop().run_in_executor(executor, work, cancel)
+    return await until_stopped(fut, cancel)
