@@ -10,10 +10,12 @@ the workspace.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from core.daemon.http_client import HttpClient, connect_daemon
+from core.metrics.models import MetricsSnapshot, Resolution, SeriesPoint
 from core.models import (
     BackupInfo,
     Event,
@@ -75,6 +77,12 @@ class Client(Protocol):
     async def start_verify(self, target: str | None = None, *, deep: bool = False) -> JobInfo: ...
 
     async def retry_waiting(self) -> int: ...
+
+    async def metrics(self) -> MetricsSnapshot: ...
+
+    async def metrics_series(
+        self, op: str, tier: str, since: datetime, resolution: Resolution = "1m"
+    ) -> list[SeriesPoint]: ...
 
     async def cancel_job(self, job_id: int) -> JobInfo: ...
 
@@ -149,6 +157,14 @@ class InProcessClient:
 
     async def retry_waiting(self) -> int:
         return await self._service.jobs.resume_waiting()
+
+    async def metrics(self) -> MetricsSnapshot:
+        return await self._service.recorder.live()
+
+    async def metrics_series(
+        self, op: str, tier: str, since: datetime, resolution: Resolution = "1m"
+    ) -> list[SeriesPoint]:
+        return await self._service.recorder.series(op, tier, since, resolution)
 
     async def wait_job(self, job_id: int) -> JobInfo:
         return await self._service.jobs.wait(job_id)

@@ -193,3 +193,22 @@ async def test_a_jobs_events_arrive_through_subscribe(t: Setup) -> None:
         assert finished.state == JobState.DONE and finished.bytes_done == SOURCE.stat().st_size
     finally:
         await events.aclose()  # type: ignore[attr-defined]
+
+
+async def test_metrics_show_store_and_db_work_and_their_history(t: Setup) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    await imported(t)
+    await t.svc.add_folder_target("usb", str(t.tmp / "disk"))
+    job = await t.client.start_backup([], "usb")
+    assert (await asyncio.wait_for(t.client.wait_job(job.id), 20)).state == JobState.DONE
+    live = await t.client.metrics()
+    ops = {(m.op, m.tier) for m in live.ops}
+    assert ("put", "folder") in ops and any(tier == "local" for _, tier in ops)
+    put = next(m for m in live.ops if (m.op, m.tier) == ("put", "folder"))
+    assert put.count >= 2 and put.bytes > 0  # the session's file and its manifest
+    t.svc.metrics.tick()
+    series = await t.client.metrics_series(
+        "put", "folder", datetime.now(UTC) - timedelta(minutes=5), "1s"
+    )
+    assert sum(p.count for p in series) >= 2

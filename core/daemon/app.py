@@ -25,11 +25,13 @@ from core.daemon.requests import (
     JobsParams,
     Requeued,
     RestoreRequest,
+    SeriesParams,
     SessionParams,
     SessionsParams,
     VerifyRequest,
 )
 from core.errors import BadInputError
+from core.metrics.models import MetricsSnapshot, SeriesPoint
 from core.models import (
     BackupInfo,
     Event,
@@ -141,6 +143,19 @@ async def start_restore(call: Call) -> JobInfo:
 async def start_verify(call: Call) -> JobInfo:
     b = call.payload(VerifyRequest)
     return await call.svc.start_verify(b.target, deep=b.deep)
+
+
+@api.route("GET", "/metrics", summary="Live metrics: latency per operation and tier, "
+           "throughput, errors, ratios, queue depth", response=MetricsSnapshot)  # fmt: skip
+async def metrics(call: Call) -> MetricsSnapshot:
+    return await call.svc.recorder.live()
+
+
+@api.route("GET", "/metrics/series", summary="One operation's history, oldest first",
+           response=SeriesPoint, many=True, params=SeriesParams)  # fmt: skip
+async def metrics_series(call: Call) -> list[SeriesPoint]:
+    p = call.param(SeriesParams)
+    return await call.svc.recorder.series(p.op, p.tier, p.since, p.resolution)
 
 
 @api.route("GET", "/events", summary="Every event of the bus, as Server-Sent Events",

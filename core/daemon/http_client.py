@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -32,6 +33,7 @@ from core.daemon.requests import (
     VerifyRequest,
 )
 from core.daemon.socket_path import DaemonInfo, read_info, socket_candidates
+from core.metrics.models import MetricsSnapshot, Resolution, SeriesPoint
 from core.models import (
     BackupInfo,
     Event,
@@ -134,6 +136,16 @@ class HttpClient:
 
     async def retry_waiting(self) -> int:
         return Requeued.model_validate(await self._call("POST", "/jobs/retry-waiting")).count
+
+    async def metrics(self) -> MetricsSnapshot:
+        return MetricsSnapshot.model_validate(await self._call("GET", "/metrics"))
+
+    async def metrics_series(
+        self, op: str, tier: str, since: datetime, resolution: Resolution = "1m"
+    ) -> list[SeriesPoint]:
+        query = {"op": op, "tier": tier, "since": since.isoformat(), "resolution": resolution}
+        data = await self._call("GET", "/metrics/series", params=query)
+        return _many(SeriesPoint, data)
 
     async def targets(self) -> list[TargetInfo]:
         return _many(TargetInfo, await self._call("GET", "/targets"))

@@ -8,6 +8,9 @@ limits of their own: the service's checks give the same message on either transp
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -58,6 +61,13 @@ class JobParams(_Strict):
 class BackupsParams(_Strict):
     session_id: str | None = None
     target: str | None = None
+
+
+class SeriesParams(_Strict):
+    op: str
+    tier: str
+    since: datetime
+    resolution: Literal["1s", "1m", "1h"] = "1m"
 
 
 class Requeued(BaseModel):
