@@ -13,10 +13,9 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 
 from core.models import BackupInfo
+from gui.filter_table import FILTER_ROLE, SORT_ROLE
 from gui.format import DASH, human_ago, human_size, human_time
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
 ID_ROLE = Qt.ItemDataRole.UserRole + 3
 """The session id of the row."""
 

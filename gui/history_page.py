@@ -7,13 +7,12 @@ session on the Sessions page.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QStackedWidget,
     QTableView,
@@ -24,8 +23,9 @@ from PySide6.QtWidgets import (
 from core.client import BackupInfo, Client, Event, SessionSummary
 from gui.empty_state import EmptyState
 from gui.event_pump import EventPump
+from gui.filter_table import filter_box, filter_proxy
 from gui.format import plural
-from gui.history_model import FILTER_ROLE, ID_ROLE, SESSION, SORT_ROLE, WHEN, HistoryModel
+from gui.history_model import ID_ROLE, SESSION, WHEN, HistoryModel
 from gui.palette import set_muted
 from gui.reloader import Reloader
 from gui.session_model import title_of
@@ -46,17 +46,11 @@ class HistoryPage(QWidget):
         self.loaded = False
 
         self.model = HistoryModel()
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setFilterRole(FILTER_ROLE)
-        self.proxy.setFilterKeyColumn(0)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy = filter_proxy(self.model, self)
 
-        self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter by session, title or target")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self._apply_filter)
+        self.filter_edit = filter_box(
+            "Filter by session, title or target", self, self._apply_filter
+        )
         self.count_label = QLabel(self)
         set_muted(self.count_label)
         self.refresh_button = QPushButton("Refresh", self)

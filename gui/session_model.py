@@ -11,10 +11,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from core.models import SessionSummary
+from gui.filter_table import FILTER_ROLE, SORT_ROLE
 from gui.format import DASH, human_cost, human_count, human_size, human_time
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-FILTER_ROLE = Qt.ItemDataRole.UserRole + 2
 ID_ROLE = Qt.ItemDataRole.UserRole + 3
 
 COLUMNS = ("Started", "Project", "Agent", "Title", "Messages", "Tokens", "Cost", "Size")

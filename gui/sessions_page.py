@@ -13,7 +13,6 @@ from pathlib import Path
 from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
-    QSortFilterProxyModel,
     Qt,
     QUrl,
     Signal,
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -40,11 +38,12 @@ from core.models import JobState
 from gui.conversation import TOGGLE, Colors, message_anchor, render_conversation
 from gui.empty_state import EmptyState
 from gui.event_pump import EventPump
+from gui.filter_table import filter_box, filter_proxy
 from gui.format import home_relative, human_ago, plural
 from gui.job_progress import JobProgress
 from gui.palette import set_muted
 from gui.restore_dialog import RestoreDialog
-from gui.session_model import FILTER_ROLE, ID_ROLE, SORT_ROLE, SessionTableModel
+from gui.session_model import ID_ROLE, SessionTableModel
 from gui.tasks import TaskRunner
 
 CLAUDE_PROJECTS = Path.home() / ".claude" / "projects"
@@ -82,17 +81,11 @@ class SessionsPage(QWidget):
         self.restore_dialog: RestoreDialog | None = None
 
         self.model = SessionTableModel()
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setFilterRole(FILTER_ROLE)
-        self.proxy.setFilterKeyColumn(0)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy = filter_proxy(self.model, self)
 
-        self.filter_edit = QLineEdit(self)
-        self.filter_edit.setPlaceholderText("Filter by project, agent, title or id")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self._apply_filter)
+        self.filter_edit = filter_box(
+            "Filter by project, agent, title or id", self, self._apply_filter
+        )
         self.count_label = QLabel(self)
         set_muted(self.count_label)
         self.import_button = QPushButton("Import…", self)
