@@ -9,7 +9,7 @@ the workspace.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -88,7 +88,10 @@ class Client(Protocol):
 
     async def wait_job(self, job_id: int) -> JobInfo: ...
 
-    def subscribe(self) -> AsyncIterator[Event]: ...
+    def subscribe(self, topics: Sequence[str] | None = None) -> AsyncIterator[Event]:
+        """Events from now on: all, or those whose topic matches (`"job."` is a family).
+        Costly streams (`metrics`, four times a second) run only when named."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -169,8 +172,8 @@ class InProcessClient:
     async def wait_job(self, job_id: int) -> JobInfo:
         return await self._service.jobs.wait(job_id)
 
-    def subscribe(self) -> AsyncIterator[Event]:
-        return self._service.bus.subscribe()
+    def subscribe(self, topics: Sequence[str] | None = None) -> AsyncIterator[Event]:
+        return self._service.bus.subscribe(topics)
 
     async def close(self) -> None:
         await self._service.stop()

@@ -212,3 +212,24 @@ async def test_metrics_show_store_and_db_work_and_their_history(t: Setup) -> Non
         "put", "folder", datetime.now(UTC) - timedelta(minutes=5), "1s"
     )
     assert sum(p.count for p in series) >= 2
+
+
+async def test_live_metrics_stream_only_to_who_asks_for_them(t: Setup) -> None:
+    everything = t.client.subscribe()
+    metrics = t.client.subscribe(["metrics"])
+    try:
+        seen = []
+
+        async def collect() -> None:
+            async for event in metrics:
+                seen.append(event)
+                if len(seen) >= 3:
+                    return
+
+        await asyncio.wait_for(collect(), 5)  # four a second while someone asks
+        assert all(e.topic == "metrics" and "ops" in e.data for e in seen)
+    finally:
+        await metrics.aclose()  # type: ignore[attr-defined]
+        await everything.aclose()  # type: ignore[attr-defined]
+    await asyncio.sleep(0.6)
+    assert not t.svc.bus.listening("metrics")  # nobody asks: the stream stops

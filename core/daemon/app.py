@@ -20,6 +20,7 @@ from core.daemon.registry import SERVICE, Call, Registry, Route
 from core.daemon.requests import (
     BackupRequest,
     BackupsParams,
+    EventsParams,
     ImportRequest,
     JobParams,
     JobsParams,
@@ -158,10 +159,12 @@ async def metrics_series(call: Call) -> list[SeriesPoint]:
     return await call.svc.recorder.series(p.op, p.tier, p.since, p.resolution)
 
 
-@api.route("GET", "/events", summary="Every event of the bus, as Server-Sent Events",
-           response=Event, stream=True)  # fmt: skip
+@api.route("GET", "/events", summary="Events of the bus (all, or the topics named), as "
+           "Server-Sent Events", response=Event, stream=True, params=EventsParams)  # fmt: skip
 async def subscribe(call: Call) -> web.StreamResponse:
-    return await sse.stream(call.request, call.svc.bus)
+    topics = call.param(EventsParams).topics
+    wanted = [t for t in topics.split(",") if t] if topics else None
+    return await sse.stream(call.request, call.svc.bus, wanted)
 
 
 @api.route("GET", "/openapi.json", summary="This document", response=None)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -173,8 +173,8 @@ class HttpClient:
         body = VerifyRequest.model_construct(target=target, deep=deep)
         return JobInfo.model_validate(await self._call("POST", "/verifications", body=body))
 
-    def subscribe(self) -> EventStream:
-        stream = EventStream(self)
+    def subscribe(self, topics: Sequence[str] | None = None) -> EventStream:
+        stream = EventStream(self, topics=topics)
         self._streams.add(stream)
         return stream
 
@@ -234,8 +234,11 @@ class HttpClient:
 class EventStream(AsyncIterator[Event]):
     """The daemon's event stream, buffered like a bus subscription (oldest dropped)."""
 
-    def __init__(self, client: HttpClient, maxsize: int = 1000) -> None:
+    def __init__(
+        self, client: HttpClient, maxsize: int = 1000, *, topics: Sequence[str] | None = None
+    ) -> None:
         self._client = client
+        self._topics = ",".join(topics) if topics else None
         self._maxsize = maxsize
         self._queue: deque[Event] = deque()
         self._wakeup = asyncio.Event()
@@ -287,7 +290,9 @@ class EventStream(AsyncIterator[Event]):
     async def _read(self) -> None:
         try:
             async with self._client._http().get(
-                f"{BASE}/events", timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0)
+                f"{BASE}/events",
+                params={"topics": self._topics} if self._topics else None,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0),
             ) as resp:
                 if resp.status != 200:
                     log.warning("the daemon refused the event stream: HTTP %d", resp.status)

@@ -63,6 +63,11 @@ class BackupsParams(_Strict):
     target: str | None = None
 
 
+class EventsParams(_Strict):
+    topics: str | None = None
+    """Comma-separated topics or families ("job.,metrics"); all events when absent."""
+
+
 class SeriesParams(_Strict):
     op: str
     tier: str

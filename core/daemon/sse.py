@@ -22,9 +22,11 @@ SUBSCRIBED = b": subscribed\n\n"
 PING = b": heartbeat\n\n"
 
 
-async def stream(request: web.Request, bus: EventBus) -> web.StreamResponse:
+async def stream(
+    request: web.Request, bus: EventBus, topics: list[str] | None = None
+) -> web.StreamResponse:
     streams = request.app[STREAMS]
-    sub = bus.subscribe()
+    sub = bus.subscribe(topics)
     streams.add(sub)
     try:
         resp = web.StreamResponse(
