@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export QT_API := pyside6
 
-.PHONY: run test lint typecheck layers pytest bench clean venv system-deps screenshots
+.PHONY: run test lint typecheck layers pytest bench bench-peers clean venv system-deps screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,13 +21,9 @@ venv: $(STAMP)
 system-deps:
 	@bash .ci/system-deps
 
-# The embedded default: the default workspace, plus a local folder as its first
-# backup target so every button has somewhere to go without an account.
-DEFAULT_TARGET ?= $(HOME)/.local/share/tierkeeper-backup
-
+# The embedded default: the default workspace. On a workspace with nothing set up the
+# window opens the set-up wizard (sources, a backup folder or Google Drive, S3, schedule).
 run: system-deps venv
-	@$(BIN)/tierkeeper target list --json 2>/dev/null | grep -q '"name"' || \
-	  $(BIN)/tierkeeper target add folder local "$(DEFAULT_TARGET)" || true
 	$(BIN)/tierkeeper gui
 
 lint: venv
@@ -47,6 +43,11 @@ test: system-deps venv lint typecheck layers pytest
 
 bench: system-deps venv
 	$(BIN)/python -m tests.benchmarks.run --out docs/BENCHMARKS.md
+
+# Tierkeeper beside restic, rclone and borg (../shared/bench/peers.sh, minutes); `make bench`
+# then shows the newest result from docs/bench-results/.
+bench-peers: venv
+	bash tests/benchmarks/peers_tierkeeper.sh
 
 screenshots: system-deps venv
 	bash .ci/screenshots

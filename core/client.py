@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Protocol
 
 from core.daemon.http_client import HttpClient, connect_daemon
-from core.metrics.models import MetricsSnapshot, Resolution, SeriesPoint
+from core.metrics.models import (
+    CacheMetrics,
+    MetricsSnapshot,
+    OpMetrics,
+    QueueMetrics,
+    RatioMetrics,
+    Resolution,
+    SeriesPoint,
+)
 from core.models import (
     BackupInfo,
     Event,
@@ -28,21 +36,59 @@ from core.models import (
     Status,
     TargetInfo,
 )
+from core.setup.models import (
+    ConfigPatch,
+    CostParams,
+    CostPreview,
+    DetectedSource,
+    DriveSignedIn,
+    DriveTargetSpec,
+    FolderTargetSpec,
+    RecoveryKit,
+    RetentionPatch,
+    S3TargetSpec,
+    SchedulePatch,
+    Settings,
+    SignInStarted,
+    TargetAdded,
+    TargetTestResult,
+)
 
 __all__ = [
     "BackupInfo",
+    "CacheMetrics",
     "Client",
+    "ConfigPatch",
+    "CostPreview",
+    "DetectedSource",
+    "DriveSignedIn",
+    "DriveTargetSpec",
     "Event",
+    "FolderTargetSpec",
     "HttpClient",
     "ImportReport",
     "InProcessClient",
     "JobInfo",
+    "MetricsSnapshot",
+    "OpMetrics",
+    "QueueMetrics",
+    "RatioMetrics",
+    "RecoveryKit",
+    "Resolution",
+    "RetentionPatch",
+    "S3TargetSpec",
+    "SchedulePatch",
     "SearchHit",
     "SearchQuery",
+    "SeriesPoint",
     "SessionDetail",
     "SessionSummary",
+    "Settings",
+    "SignInStarted",
     "Status",
+    "TargetAdded",
     "TargetInfo",
+    "TargetTestResult",
     "connect_daemon",
     "open_client",
 ]
@@ -85,6 +131,47 @@ class Client(Protocol):
     ) -> list[SeriesPoint]: ...
 
     async def cancel_job(self, job_id: int) -> JobInfo: ...
+
+    # set-up and settings (the wizard, the Settings page) ----------------------------------
+    async def config(self) -> Settings: ...
+
+    async def update_config(self, patch: ConfigPatch) -> Settings:
+        """Only the fields set in `patch` change; publishes `config.changed`."""
+        ...
+
+    async def detect_sources(self) -> list[DetectedSource]: ...
+
+    async def add_target(self, spec: FolderTargetSpec | S3TargetSpec) -> TargetAdded:
+        """Checks it (a real round trip), keeps its secrets in the keyring, then saves it.
+        Drive targets are added by `start_drive_sign_in`."""
+        ...
+
+    async def remove_target(self, name: str) -> None: ...
+
+    async def test_target(
+        self, target: str | FolderTargetSpec | S3TargetSpec | None = None
+    ) -> TargetTestResult:
+        """A saved target by name (the only one when None), or one not added yet."""
+        ...
+
+    async def recovery_kit(self, name: str) -> RecoveryKit: ...
+
+    async def start_drive_sign_in(self, spec: DriveTargetSpec) -> SignInStarted:
+        """Returns the address to open in the browser; the sign-in then runs in the service."""
+        ...
+
+    async def finish_drive_sign_in(self, flow_id: str) -> DriveSignedIn:
+        """Waits for the browser (cancelling the wait leaves the sign-in running), then the
+        target is saved: the account and its quota come back."""
+        ...
+
+    async def cancel_drive_sign_in(self, flow_id: str) -> bool: ...
+
+    async def cost_preview(
+        self, size_bytes: int, storage_class: str | None = None, tier: str = "Bulk"
+    ) -> list[CostPreview]:
+        """Tier 3 prices of `size_bytes` in one storage class, or in each one priced."""
+        ...
 
     async def wait_job(self, job_id: int) -> JobInfo: ...
 
@@ -171,6 +258,46 @@ class InProcessClient:
 
     async def wait_job(self, job_id: int) -> JobInfo:
         return await self._service.jobs.wait(job_id)
+
+    async def config(self) -> Settings:
+        return await self._service.setup.settings()
+
+    async def update_config(self, patch: ConfigPatch) -> Settings:
+        return await self._service.setup.update_config(patch)
+
+    async def detect_sources(self) -> list[DetectedSource]:
+        return await self._service.setup.detect_sources()
+
+    async def add_target(self, spec: FolderTargetSpec | S3TargetSpec) -> TargetAdded:
+        return await self._service.setup.add_target(spec)
+
+    async def remove_target(self, name: str) -> None:
+        await self._service.setup.remove_target(name)
+
+    async def test_target(
+        self, target: str | FolderTargetSpec | S3TargetSpec | None = None
+    ) -> TargetTestResult:
+        return await self._service.setup.test_target(target)
+
+    async def recovery_kit(self, name: str) -> RecoveryKit:
+        return await self._service.setup.recovery_kit(name)
+
+    async def start_drive_sign_in(self, spec: DriveTargetSpec) -> SignInStarted:
+        return await self._service.setup.start_drive_sign_in(spec)
+
+    async def finish_drive_sign_in(self, flow_id: str) -> DriveSignedIn:
+        return await self._service.setup.finish_drive_sign_in(flow_id)
+
+    async def cancel_drive_sign_in(self, flow_id: str) -> bool:
+        return await self._service.setup.cancel_drive_sign_in(flow_id)
+
+    async def cost_preview(
+        self, size_bytes: int, storage_class: str | None = None, tier: str = "Bulk"
+    ) -> list[CostPreview]:
+        params = CostParams.model_validate(
+            {"size_bytes": size_bytes, "storage_class": storage_class, "tier": tier}
+        )
+        return await self._service.setup.cost_preview(params)
 
     def subscribe(self, topics: Sequence[str] | None = None) -> AsyncIterator[Event]:
         return self._service.bus.subscribe(topics)

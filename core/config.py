@@ -33,6 +33,13 @@ class Schedule(BaseModel):
     skip_on_metered: bool = True
 
 
+class CacheConfig(BaseModel):
+    """How much the read-through cache of remote objects may hold."""
+
+    memory_mib: int = Field(default=64, ge=0, le=65536, description="in memory, per service")
+    disk_mib: int = Field(default=512, ge=0, description="on disk, under the workspace's cache/")
+
+
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 GOOGLE_API_ROOT = "https://www.googleapis.com/"
@@ -105,6 +112,7 @@ class Config(BaseModel):
     retention: Retention = Field(default_factory=lambda: Retention())
     schedule: Schedule = Field(default_factory=lambda: Schedule())
     job_concurrency: int = Field(default=2, ge=1, le=16)
+    cache: CacheConfig = Field(default_factory=lambda: CacheConfig())
     targets: list[TargetConfig] = Field(default_factory=list)
 
     def target(self, name: str | None) -> TargetConfig:

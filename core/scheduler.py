@@ -128,8 +128,11 @@ class Scheduler:
             except Exception:
                 log.exception("the schedule could not be checked")
                 pause = self.max_nap
+            # Not wait_for: on 3.11 it swallows a cancel that lands as the wait ends (a
+            # config change during stop), and the scheduler would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), pause)
+                async with asyncio.timeout(pause):
+                    await self._woken.wait()
 
     # deciding ---------------------------------------------------------------------------
     async def check(self) -> float:

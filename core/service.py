@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from core import __version__
-from core.config import TargetConfig
+from core.cache.objects import ObjectCache
+from core.cache.query import QueryCache
+from core.config import CacheConfig, TargetConfig
 from core.errors import BadInputError, JobMustWait, NotFoundError
 from core.events import EventBus
 from core.jobs import JobContext, JobRunner
@@ -48,8 +49,15 @@ from core.models import (
     TargetInfo,
 )
 from core.remote.base import NeedsReconnect, Store, TransientError
-from core.remote.folder import FolderStore
 from core.scheduler import Scheduler
+from core.setup.models import (
+    DriveTargetSpec,
+    FolderTargetSpec,
+    S3TargetSpec,
+    TargetTestResult,
+    spec_of,
+)
+from core.setup.ops import SetupOps
 from core.tier2.backup import (
     VerifyResult,
     latest_backup,
@@ -57,7 +65,7 @@ from core.tier2.backup import (
     verify_backup,
 )
 from core.tier2.backup_job import run_backup
-from core.tier2.encryption import encrypt_target, kit, target_key, unlock
+from core.tier2.encryption import target_key, unlock
 from core.tier2.history import backup_infos, target_infos
 from core.tier2.resume import SharedCheckpoint
 from core.tier2.targets import (
@@ -98,8 +106,14 @@ class Service:
         self.scope = secrets_scope(workspace.root)
         self.metrics = Metrics()
         db.on_query = self.metrics.db_timer
+        self.objects = _object_cache(workspace, self.config.cache, self.metrics, lock is None)
+        """Remote objects and listings, read through memory and disk (core/cache)."""
+        self.queries = QueryCache(db, self.metrics, enabled=lock is not None)
+        """Analytics answers until a table they read is written; off when read-only."""
         self.recorder = MetricsRecorder(db, self.metrics, bus)
         self.scheduler = Scheduler(self)
+        self.setup = SetupOps(self)
+        """Settings, targets, Drive sign-in, cost previews: the wizard's and the CLI's."""
 
     @property
     def readonly(self) -> bool:
@@ -143,6 +157,7 @@ class Service:
             jobs.register("verify", service._verify_job)
             jobs.register("archive", service._archive_job)
             jobs.register("archive-restore", service._archive_restore_job)
+            jobs.register("review", service._review_job)
             jobs.register_probe("target:", service._probe_target)
             jobs.register_probe("thaw:", service._probe_thaw)
             if run_jobs and not readonly:
@@ -160,6 +175,7 @@ class Service:
 
     async def stop(self) -> None:
         try:
+            await self.setup.close()
             await self.scheduler.stop()
             await self.jobs.stop()
             await self.recorder.stop()
@@ -177,9 +193,9 @@ class Service:
 
     # status -----------------------------------------------------------------
     async def status(self) -> Status:
-        sessions = await self.db.scalar("SELECT count(*) FROM sessions")
-        messages = await self.db.scalar("SELECT count(*) FROM messages")
-        last = await self.db.scalar("SELECT max(imported_at) FROM sources")
+        sessions, messages, last = await self.queries.get(
+            "status.counts", (), ("sessions", "messages", "sources"), self._status_counts
+        )
         running = await self.db.scalar("SELECT count(*) FROM jobs WHERE state = 'running'")
         queued = await self.db.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'")
         db_bytes = await asyncio.to_thread(_db_size, self.workspace.db_path)
@@ -196,8 +212,23 @@ class Service:
             last_import=datetime.fromisoformat(last) if last else None,
         )
 
+    async def _status_counts(self) -> tuple[Any, Any, Any]:
+        """The costly part of `status` (counting messages scans a big table)."""
+        return (
+            await self.db.scalar("SELECT count(*) FROM sessions"),
+            await self.db.scalar("SELECT count(*) FROM messages"),
+            await self.db.scalar("SELECT max(imported_at) FROM sources"),
+        )
+
     # sessions ---------------------------------------------------------------
     async def list_sessions(self, phase: str | None = None) -> list[SessionSummary]:
+        found = await self.queries.get(
+            "sessions", phase, ("sessions", "sources", "usage"),
+            lambda: self._list_sessions(phase),
+        )  # fmt: skip
+        return list(found)
+
+    async def _list_sessions(self, phase: str | None) -> list[SessionSummary]:
         where = "WHERE s.phase = ?" if phase else ""
         rows = await self.db.fetchall(
             f"""SELECT s.*, (SELECT COALESCE(sum(size), 0) FROM sources WHERE session_id = s.id)
@@ -249,10 +280,18 @@ class Service:
         )
 
     async def search(self, query: SearchQuery) -> list[SearchHit]:
-        return await fts_search(self.db, query)
+        found = await self.queries.get(
+            "search", query.model_dump_json(), ("messages", "sessions", "tool_calls"),
+            lambda: fts_search(self.db, query),
+        )  # fmt: skip
+        return list(found)
 
     async def stats(self, by: str) -> list[dict[str, Any]]:
-        return await usage_stats(self.db, by, self.prices)
+        found = await self.queries.get(
+            "stats", by, ("usage", "sessions", "tool_calls"),
+            lambda: usage_stats(self.db, by, self.prices),
+        )  # fmt: skip
+        return [dict(row) for row in found]
 
     async def export(
         self, session_id: str, dest: Path | None, file: str | None = None
@@ -306,25 +345,8 @@ class Service:
         self, name: str, path: str, *, passphrase: str | None = None
     ) -> TargetConfig:
         """`passphrase` turns on client-side encryption of everything stored there."""
-        self._writable()
-        if any(t.name == name for t in self.config.targets):
-            raise BadInputError(f"A target named {name!r} exists already")
-        full = await asyncio.to_thread(lambda: str(Path(path).expanduser().absolute()))
-        try:
-            target = TargetConfig(name=name, kind="folder", path=full)
-        except ValidationError as exc:
-            raise BadInputError(
-                f"{name!r} is not a usable target name",
-                hint="letters, digits, '.', '_' or '-', up to 40",
-            ) from exc
-        store = FolderStore(Path(full), name=name)
-        await store.create_root()
-        await probe(store)
-        if passphrase is not None:
-            target = await asyncio.to_thread(encrypt_target, target, self.scope, passphrase)
-        self.config.targets.append(target)
-        await asyncio.to_thread(self.config.save, self.workspace.config_path)
-        return target
+        spec = spec_of(FolderTargetSpec, {"name": name, "path": path, "passphrase": passphrase})
+        return (await self.setup.add_target(spec)).target
 
     async def add_drive_target(
         self,
@@ -340,23 +362,14 @@ class Service:
     ) -> TargetConfig:
         """Signs in through the browser, checks the Drive answers, then saves the target.
 
-        `endpoints` (auth_uri, token_uri, api_root) point at another server than Google's."""
-        self._writable()
-        if any(t.name == name for t in self.config.targets):
-            raise BadInputError(f"A target named {name!r} exists already")
-        try:
-            target = TargetConfig(name=name, kind="drive", client_id=client_id, **(endpoints or {}))
-        except ValidationError as exc:
-            raise BadInputError(
-                f"{name!r} is not a usable target name",
-                hint="letters, digits, '.', '_' or '-', up to 40",
-            ) from exc
-        target = await self._sign_in(target, client_secret, on_url, open_browser, timeout)
-        if passphrase is not None:
-            target = await asyncio.to_thread(encrypt_target, target, self.scope, passphrase)
-        self.config.targets.append(target)
-        await asyncio.to_thread(self.config.save, self.workspace.config_path)
-        return target
+        `endpoints` (folder, auth_uri, token_uri, api_root) point at another server."""
+        spec = spec_of(
+            DriveTargetSpec,
+            {"name": name, "client_id": client_id, "client_secret": client_secret,
+             "open_browser": open_browser, "sign_in_timeout": timeout,
+             "passphrase": passphrase, **(endpoints or {})}
+        )  # fmt: skip
+        return (await self.setup.add_drive(spec, on_url)).target
 
     async def reconnect_target(
         self,
@@ -404,7 +417,7 @@ class Service:
         await self.jobs.resume_waiting(resource_of(name))
 
     async def recovery_kit(self, name: str) -> str:
-        return await asyncio.to_thread(kit, self.config.target(name), self.scope)
+        return (await self.setup.recovery_kit(name)).text
 
     async def add_s3_target(
         self,
@@ -422,68 +435,21 @@ class Service:
     ) -> tuple[TargetConfig, list[str]]:
         """Checks the bucket (exists, writable, versioning, object lock) and a probe object,
         then saves the target; returns it with the setup report."""
-        from core.tier2.s3_target import describe, keep_keys, open_s3
-
-        self._writable()
-        if any(t.name == name for t in self.config.targets):
-            raise BadInputError(f"A target named {name!r} exists already")
-        try:
-            target = TargetConfig.model_validate(
-                {"name": name, "kind": "s3", "bucket": bucket, "prefix": prefix,
-                 "endpoint_url": endpoint_url, "region": region, "addressing": addressing,
-                 "storage_class": storage_class}
-            )  # fmt: skip
-        except ValidationError as exc:
-            raise BadInputError(
-                f"These S3 settings are not usable: {exc.errors()[0]['msg']}"
-            ) from exc
-        if access_key and secret_key:
-            await asyncio.to_thread(keep_keys, target, self.scope, access_key, secret_key)
-        store = open_s3(target, self.scope)
-        try:
-            report = await store.head_bucket()
-            if not report.exists:
-                raise BadInputError(
-                    f"The bucket {bucket} does not exist",
-                    hint="create it first, or check the name and region",
-                )
-            lines = describe(report)
-            lines.append(await probe(store))
-        finally:
-            await store.close()
-        if passphrase is not None:
-            target = await asyncio.to_thread(encrypt_target, target, self.scope, passphrase)
-        self.config.targets.append(target)
-        await asyncio.to_thread(self.config.save, self.workspace.config_path)
-        return target, lines
+        spec = spec_of(
+            S3TargetSpec,
+            {"name": name, "bucket": bucket, "prefix": prefix, "endpoint_url": endpoint_url,
+             "region": region, "addressing": addressing, "storage_class": storage_class,
+             "access_key": access_key, "secret_key": secret_key, "passphrase": passphrase}
+        )  # fmt: skip
+        added = await self.setup.add_target(spec)
+        return added.target, added.report
 
     async def remove_target(self, name: str) -> None:
-        """Forgets the target and its sign-in; the backups on it are left alone."""
-        self._writable()
-        target = self.config.target(name)
-        if target.kind == "drive":
-            from core.tier2.drive_target import forget
+        """Forgets the target and its sign-in or keys; the backups on it are left alone."""
+        await self.setup.remove_target(name)
 
-            await asyncio.to_thread(forget, target, self.scope)
-        self.config.targets = [t for t in self.config.targets if t.name != name]
-        await asyncio.to_thread(self.config.save, self.workspace.config_path)
-
-    async def test_target(self, name: str | None) -> str:
-        target = self.config.target(name)
-        store = open_store(target, self.scope, self.retry, self.metrics)
-        try:
-            report = await probe(store)
-        finally:
-            await store.close()
-        if target.kind != "s3":
-            return report
-        from core.tier2.s3_target import describe, open_s3
-
-        s3 = open_s3(target, self.scope)
-        try:
-            return "\n".join([*describe(await s3.head_bucket(probe_write=False)), report])
-        finally:
-            await s3.close()
+    async def test_target(self, name: str | None) -> TargetTestResult:
+        return await self.setup.test_target(name)
 
     async def start_backup(self, session_ids: list[str], target: str | None) -> JobInfo:
         self._writable()
@@ -508,6 +474,7 @@ class Service:
         return await run_backup(
             ctx, self.db, self.bus, self.config,
             workspace=self.workspace, scope=self.scope, retry=self.retry, metrics=self.metrics,
+            cache=self.objects,
         )  # fmt: skip
 
     async def _probe_target(self, resource: str) -> None:
@@ -525,7 +492,10 @@ class Service:
         rows = await self.db.fetchall(
             "SELECT max(id) FROM backups WHERE target = ? GROUP BY session_id", (chosen.name,)
         )
-        store = open_store(chosen, self.scope, self.retry, self.metrics)
+        # Reads bypass the cache (a verify of our own copy proves nothing); what the
+        # remote answers still drops cached objects it no longer matches.
+        store = open_store(chosen, self.scope, self.retry, self.metrics, self.objects,
+                           read_through=False)  # fmt: skip
         try:
             return [await verify_backup(self.db, store, int(r[0]), deep=deep) for r in rows]
         finally:
@@ -555,7 +525,7 @@ class Service:
                 hint=f"its copy is in {moved[1]}'s {moved[0]}.tar.zst",
             )
         key = await asyncio.to_thread(target_key, chosen, self.scope)
-        store = open_store(chosen, self.scope, self.retry, self.metrics)
+        store = open_store(chosen, self.scope, self.retry, self.metrics, self.objects)
         try:
             return await restore_session(
                 self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite,
@@ -690,8 +660,11 @@ class Service:
         state = SharedCheckpoint(ctx)
         source_key = await asyncio.to_thread(target_key, t2, self.scope)
         archive_key = await asyncio.to_thread(target_key, t3, self.scope)
-        source = open_store(t2, self.scope, self.retry, self.metrics)
-        archive = open_store(t3, self.scope, self.retry, self.metrics)
+        # A whole phase read once would only flush the cache: writes invalidate, reads pass.
+        source = open_store(t2, self.scope, self.retry, self.metrics, self.objects,
+                            read_through=False)  # fmt: skip
+        archive = open_store(t3, self.scope, self.retry, self.metrics, self.objects,
+                             read_through=False)  # fmt: skip
         moved = 0
 
         def on_bytes(n: int) -> None:
@@ -783,7 +756,7 @@ class Service:
         phase, target = str(p["phase"]), self.config.target(str(p["target"]))
         key, manifest = await latest_archive(self.db, phase, target.name)
         secret = await asyncio.to_thread(target_key, target, self.scope)
-        store = open_store(target, self.scope, self.retry, self.metrics)
+        store = open_store(target, self.scope, self.retry, self.metrics, self.objects)
         dest = Path(str(p["dest"]))
         try:
             await self._thawed(store, target.name, key, p)
@@ -835,17 +808,57 @@ class Service:
         finally:
             await store.close()
 
+    # phase review -------------------------------------------------------------------
+    async def start_review(self, phase: str, *, html: bool = False) -> JobInfo:
+        """Writes the phase's review (insights, analytics slice, metadata) in the workspace."""
+        from core.review.review import check_phase
+
+        self._writable()
+        await check_phase(self.db, phase)
+        return await self.jobs.submit("review", {"phase": phase, "html": html},
+                                      title=f"Review phase {phase}")  # fmt: skip
+
+    async def _review_job(self, ctx: JobContext) -> dict[str, Any]:
+        from core.review.job import review_job
+
+        result = await review_job(ctx, self.db, self.workspace, self.prices, self.metrics)
+        self.bus.publish("review.changed", {"phase": result["phase"]})
+        return result
+
     def _writable(self) -> None:
         if self.readonly:
             raise BadInputError("This service was opened read-only")
 
 
 def _resolve_existing(paths: list[str]) -> list[str]:
-    resolved = [Path(p).expanduser().resolve() for p in paths]
-    for p in resolved:
-        if not p.exists():
+    """Paths come from users and callers of the API: any string must get a clear refusal."""
+    resolved: list[str] = []
+    for raw in paths:
+        if "\0" in raw:  # no file system has such a name; os calls raise ValueError
+            raise BadInputError("A path cannot contain a NUL character", hint="check the path")
+        try:
+            p = Path(raw).expanduser().resolve()
+            found = p.exists()
+        except RuntimeError:  # "~someone" for a user this machine does not know
+            raise NotFoundError(f"{raw} does not exist", hint="no such user's home") from None
+        except OSError as exc:  # a name too long for the file system, a loop of links
+            raise BadInputError(f"{raw}: {exc.strerror}", hint="check the path") from None
+        if not found:
             raise NotFoundError(f"{p} does not exist", hint="check the path and try again")
-    return [str(p) for p in resolved]
+        resolved.append(str(p))
+    return resolved
+
+
+def _object_cache(
+    workspace: Workspace, sizes: CacheConfig, metrics: Metrics, readonly: bool
+) -> ObjectCache:
+    """A read-only service shares the workspace with its owner: memory only, no disk files."""
+    return ObjectCache(
+        memory_bytes=sizes.memory_mib << 20,
+        disk_dir=None if readonly else workspace.root / "cache",
+        disk_bytes=sizes.disk_mib << 20,
+        metrics=metrics,
+    )
 
 
 def _db_size(path: Path) -> int:

@@ -23,9 +23,12 @@ from core.errors import ExitCode, TierkeeperError
 from gui.main_window import PAGES, MainWindow
 from gui.qt_loop import close_loop, new_loop
 from gui.resources import app_icon
+from gui.setup_wizard import PAGE_NAMES
 
 APP_NAME = "Tierkeeper"
-DIALOGS = ("restore",)
+DIALOGS = ("restore", "wizard")
+BATCH = 8
+"""Sessions per backup when the Performance screenshot makes its own."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dialog",
         choices=DIALOGS,
         help="with --screenshot: open this dialog (for the first session) and save it instead",
+    )
+    parser.add_argument(
+        "--wizard-page",
+        choices=PAGE_NAMES,
+        default=PAGE_NAMES[0],
+        help="with --dialog wizard: the set-up wizard's page to show",
     )
     return parser
 
@@ -95,12 +104,15 @@ async def _run(workspace: str | None, args: argparse.Namespace) -> int:
         window.show()
         try:
             await window.load()
+            if args.screenshot is None:
+                await window.offer_first_run()
         except TierkeeperError as exc:
             window.banner.show_message(str(exc))
         if args.screenshot is not None:
             return await take_screenshot(
-                window, Path(args.screenshot), query=args.query, dialog=args.dialog
-            )
+                window, Path(args.screenshot), query=args.query, dialog=args.dialog,
+                wizard_page=args.wizard_page,
+            )  # fmt: skip
         await closed.wait()
         return int(ExitCode.OK)
     finally:
@@ -117,8 +129,9 @@ async def _close(client: Client, window: MainWindow | None) -> None:
 
 
 async def take_screenshot(
-    window: MainWindow, path: Path, *, query: str | None, dialog: str | None = None
-) -> int:
+    window: MainWindow, path: Path, *, query: str | None, dialog: str | None = None,
+    wizard_page: str = PAGE_NAMES[0],
+) -> int:  # fmt: skip
     """Bring the window to the state the picture should show, let it paint, grab it."""
     window.resize(1280, 800)
     if query:
@@ -126,8 +139,10 @@ async def take_screenshot(
         task = window.search.search_now()
         if task is not None:
             await task
-    if (window.current_page() == "sessions" or dialog) and window.sessions.row_count():
+    if (window.current_page() == "sessions" or dialog == "restore") and window.sessions.row_count():
         await window.sessions.open_session(window.sessions.first_session_id() or "")
+    if window.current_page() == "performance":
+        await _back_up_to_watch(window)
     target: QWidget = window
     if dialog == "restore":
         await window.sessions.load_backups()
@@ -136,17 +151,46 @@ async def take_screenshot(
             return int(ExitCode.FAILED)
         await restore.wait_loaded()
         target = restore
+    elif dialog == "wizard":
+        target = await _wizard_at(window, wizard_page)
     await _settle()
     path.parent.mkdir(parents=True, exist_ok=True)
     ok = target.grab().save(str(path), "PNG")
     return int(ExitCode.OK if ok else ExitCode.FAILED)
 
 
+async def _wizard_at(window: MainWindow, page: str) -> QWidget:
+    """The set-up wizard opened straight on `page`, for its picture in the docs."""
+    wizard = window.open_setup_wizard()
+    await wizard.wait_loaded()
+    wizard.setStartId(PAGE_NAMES.index(page))
+    wizard.restart()
+    return wizard
+
+
+async def _back_up_to_watch(window: MainWindow) -> None:
+    """The Performance page draws what this process timed, so the picture needs a backup
+    made here: every session to the default target, in batches a moment apart (as the
+    after-each-session hook makes them), so the live graphs have more than one second."""
+    page = window.performance
+    await page.refresh()
+    if not page.showing_empty_state():
+        return
+    ids = [s.id for s in await window.client.list_sessions()]
+    for start in range(0, len(ids), BATCH):
+        job = await window.client.start_backup(ids[start : start + BATCH])
+        await window.client.wait_job(job.id)
+        await asyncio.sleep(0.4)
+    await asyncio.sleep(1.5)  # the live stream's last points
+
+
 async def _settle(rounds: int = 10) -> None:
     """A few turns of the loop so layouts, paints and queued signals have happened."""
+    # Sleeping is enough: qasync's loop is Qt's, so posted events run meanwhile. Calling
+    # processEvents from inside a task would resume other tasks re-entrantly; asyncio
+    # refuses that and their wake-ups are lost (the live metrics feed then never ends).
     for _ in range(rounds):
         await asyncio.sleep(0.05)
-        QApplication.processEvents()
 
 
 def _close_on_signals(window: MainWindow) -> Callable[[], None]:
@@ -157,7 +201,7 @@ def _close_on_signals(window: MainWindow) -> Callable[[], None]:
     Returns what puts the previous handlers back.
     """
     previous = {
-        sig: signal.signal(sig, lambda _n, _f: window.close())
+        sig: signal.signal(sig, lambda _n, _f: window.quit_app())
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
     timer = QTimer(window)

@@ -35,7 +35,7 @@ from gui.tasks import TaskRunner
 from gui.tier_card import TierCard
 
 RELOAD_TOPICS = frozenset({"job.finished", "job.waiting"})
-OTHER_TOPICS = frozenset({"backups.changed", "sessions.changed"})
+OTHER_TOPICS = frozenset({"backups.changed", "sessions.changed", "config.changed"})
 CLOCK_MS = 30_000
 """How often "2 min ago" is recomputed; nothing is fetched for it."""
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 class EventPump(QObject):
     job = Signal(str, object)
-    """(topic, JobInfo) for every "job.*" event."""
+    """(topic, JobInfo) for every "job.*" event but "job.log" (a line of text, not a job)."""
     other = Signal(object)
     """Every other Event, unchanged."""
 
@@ -45,7 +45,7 @@ class EventPump(QObject):
             log.exception("the event stream stopped")
 
     def _dispatch(self, ev: Event) -> None:
-        if ev.topic.startswith("job."):
+        if ev.topic.startswith("job.") and ev.topic != "job.log":
             try:
                 info = JobInfo.model_validate(ev.data)
             except ValidationError:

@@ -134,3 +134,8 @@ def home_relative(path: Path) -> str:
         return "~/" + path.relative_to(Path.home()).as_posix()
     except ValueError:
         return str(path)
+
+
+def target_where(kind: str, where: str) -> str:
+    """A target's place as a person reads it: a folder under home as `~/…`."""
+    return home_relative(Path(where)) if kind == "folder" else where

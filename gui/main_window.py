@@ -31,20 +31,25 @@ from core.models import JobState
 from gui.banner import ErrorBanner
 from gui.dashboard_page import DashboardPage
 from gui.event_pump import EventPump
-from gui.format import home_relative, human_ago, human_size, plural
+from gui.format import home_relative, human_ago, human_size, plural, target_where
 from gui.history_page import HistoryPage
+from gui.job_notice import Level, Notice
 from gui.palette import set_muted
-from gui.placeholder_page import PlaceholderPage
+from gui.performance_page import PerformancePage
 from gui.resources import app_icon, themed_icon
 from gui.search_page import SearchPage
 from gui.sessions_page import SessionsPage
+from gui.settings_page import SettingsPage
+from gui.setup_wizard import SEEN_KEY, Outcome, SetupWizard, wants_first_run
 from gui.tasks import TaskRunner
+from gui.tray import Tray
 
-PAGES = ("dashboard", "sessions", "history", "search", "settings")
+PAGES = ("dashboard", "sessions", "history", "performance", "search", "settings")
 _LABELS = {
     "dashboard": "Dashboard",
     "sessions": "Sessions",
     "history": "History",
+    "performance": "Performance",
     "search": "Search",
     "settings": "Settings",
 }
@@ -83,19 +88,19 @@ class MainWindow(QMainWindow):
         self.history = HistoryPage(client, self.runner, self.pump, self)
         self.history.open_requested.connect(self.open_session)
         self.sessions.sessions_changed.connect(self.history.set_sessions)
+        self.performance = PerformancePage(client, self.runner, self)
+        self.performance.backup_requested.connect(self.start_backup)
         self.pump.job.connect(self._on_job_event)
-        settings_page = PlaceholderPage(
-            "Settings come with the backup tiers",
-            "Watched sources, backup and archive targets, schedule, retention and encryption "
-            "will be set here. Until then the workspace is chosen with --workspace and its "
-            "config.toml.",
-        )
+        self.settings_page = SettingsPage(client, self.runner, self.pump, self)
+        self.settings_page.wizard_requested.connect(self.open_setup_wizard)
+        self.wizard: SetupWizard | None = None
         self._pages: dict[str, QWidget] = {
             "dashboard": self.dashboard,
             "sessions": self.sessions,
             "history": self.history,
+            "performance": self.performance,
             "search": self.search,
-            "settings": settings_page,
+            "settings": self.settings_page,
         }
 
         self.nav = QListWidget(self)
@@ -183,6 +188,15 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.service_label)
         self._update_status_line()
 
+        self._quitting = False
+        self.tray = Tray(
+            self,
+            backup_now=self.start_backup,
+            quit_app=self.quit_app,
+        )
+        self.pump.job.connect(self.tray.on_job)
+        self._update_backup_button()
+
         geometry = self._settings.value("main_window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1200, 780)
@@ -212,41 +226,93 @@ class MainWindow(QMainWindow):
         self._targets = list(targets)
         self._update_backup_button()
 
+    def start_backup(self) -> None:
+        """Back up now, from any button or menu: the header button shows it is busy."""
+        self.runner.spawn(self.backup_now(), busy=self.backup_button)
+
     async def backup_now(self) -> JobInfo:
         """Every session to the first target; the dashboard follows the job."""
         if not self._targets:
             raise BadInputError(
                 "There is no backup target yet",
-                hint="add one: `tierkeeper target add folder NAME PATH`",
+                hint="add one in Settings → Run set-up wizard…",
             )
         return await self.dashboard.start_backup(self._targets[0].name)
 
     def _update_backup_button(self) -> None:
+        self._show_backup_state()
+        tray = getattr(self, "tray", None)  # the header button exists before the tray
+        if tray is not None:
+            tray.set_backup_enabled(self.backup_button.isEnabled(), self.backup_button.toolTip())
+
+    def _show_backup_state(self) -> None:
         if not self._targets:
             self.backup_button.setEnabled(False)
             self.backup_button.setText("Backup now")
             self.backup_button.setToolTip(
-                "No backup target yet. Add one from a terminal:\n"
-                "tierkeeper target add folder NAME PATH"
+                "No backup target yet. Add one in Settings → Run set-up wizard…"
             )
             return
         busy = bool(self._backup_jobs)
         first = self._targets[0]
         self.backup_button.setEnabled(not busy)
         self.backup_button.setText("Backing up…" if busy else "Backup now")
-        self.backup_button.setToolTip(f"Back up every session to {first.name} ({first.where})")
+        self.backup_button.setToolTip(
+            f"Back up every session to {first.name} ({target_where(first.kind, first.where)})"
+        )
 
     # data -------------------------------------------------------------------
     async def load(self) -> None:
         """Fill the window once: status, the session list, jobs already running."""
         self.pump.start()
         await self.refresh_status()
-        for job in await self.client.jobs(active_only=True):
+        active = await self.client.jobs(active_only=True)
+        for job in active:
             self._note_job(job)
+        self.tray.note_jobs(active)
         self._update_status_line()
         await asyncio.gather(
-            self.sessions.refresh(), self.dashboard.refresh(), self.history.refresh()
+            self.sessions.refresh(),
+            self.dashboard.refresh(),
+            self.history.refresh(),
+            self.settings_page.refresh(),
         )
+
+    # set-up -----------------------------------------------------------------
+    def open_setup_wizard(self) -> SetupWizard:
+        """One wizard at a time; asking again brings the open one forward."""
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            return self.wizard
+        wizard = SetupWizard(self.client, self.runner, self)
+        wizard.completed.connect(self._after_wizard)
+        wizard.finished.connect(self._wizard_closed)
+        self.wizard = wizard
+        wizard.start()
+        return wizard
+
+    def _wizard_closed(self, _result: int) -> None:
+        self._settings.setValue(SEEN_KEY, True)  # finished or dismissed: not offered again
+        self._settings.sync()
+        self.runner.spawn(self.dashboard.refresh())
+
+    def _after_wizard(self, outcome: Outcome) -> None:
+        if outcome.import_paths:
+            self.show_page("sessions")
+            self.runner.spawn(self._first_import(outcome))
+
+    async def _first_import(self, outcome: Outcome) -> None:
+        """The import shows on the Sessions page; the first backup follows it."""
+        await self.sessions.import_paths(outcome.import_paths)
+        if outcome.back_up:
+            await self.dashboard.refresh()
+            await self.backup_now()
+
+    async def offer_first_run(self) -> SetupWizard | None:
+        """Opens the wizard on a workspace with nothing set up, unless it was turned away."""
+        if wants_first_run(await self.client.config(), self._settings):
+            return self.open_setup_wizard()
+        return None
 
     async def refresh_status(self) -> None:
         self._show_status(await self.client.status())
@@ -304,7 +370,28 @@ class MainWindow(QMainWindow):
         await self.pump.stop()
         await self.runner.shutdown()
 
+    def closes_to_tray(self) -> bool:
+        """Closing hides the window while a tray can bring it back, so scheduled work goes on."""
+        keep = self._settings.value("tray/close_to_tray", True, type=bool)
+        return bool(keep) and self.tray.available and not self._quitting
+
+    def quit_app(self) -> None:
+        self._quitting = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.closes_to_tray():
+            event.ignore()
+            self.hide()
+            if not self._settings.value("tray/told_about_tray", False, type=bool):
+                self._settings.setValue("tray/told_about_tray", True)
+                self.tray.notify(Notice(
+                    "Tierkeeper is still running",
+                    "Backups and scheduled work go on. Quit from the tray icon's menu.",
+                    Level.INFO,
+                    always=True,
+                ))  # fmt: skip
+            return
         self._settings.setValue("main_window/geometry", self.saveGeometry())
         self._settings.sync()
         super().closeEvent(event)

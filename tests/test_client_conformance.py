@@ -2,27 +2,47 @@
 whether the service runs in its process or behind the daemon's socket.
 
 The HTTP transport runs against a real daemon (aiohttp on a Unix socket in tmp_path)
-started in this process; the in-process one against a plain `Service`. Setup that the
-client has no method for (adding a folder target) goes straight to the service.
+started in this process; the in-process one against a plain `Service`. Set-up runs on
+real parts too: a keyring file backend the test chose, SeaweedFS for S3, the Drive test
+server's consent page (`/auth`) for the browser's side of a sign-in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from core.client import Client, HttpClient, InProcessClient, connect_daemon
+from core.config import Config
 from core.daemon.server import Daemon
 from core.errors import BadInputError, NotFoundError, TierkeeperError
-from core.models import JobInfo, JobState, SearchQuery
+from core.models import Event, JobInfo, JobState, SearchQuery
+from core.remote.oauth_loopback import SignInCancelled
+from core.secrets import Secrets
 from core.service import Service
+from core.setup.models import (
+    ConfigPatch,
+    CostParams,
+    DriveTargetSpec,
+    FolderTargetSpec,
+    RetentionPatch,
+    S3TargetSpec,
+    SchedulePatch,
+)
 from core.tier2.targets import RetryPolicy
+from tests.drive_server.fixture import DriveHarness, drive_fixture
+from tests.s3_server.fixtures import SeaweedHarness, seaweed  # noqa: F401
 from tests.support import CLAUDE_FIXTURES
 
+drive = drive_fixture()
 SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
 FAST = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
 
@@ -233,3 +253,278 @@ async def test_live_metrics_stream_only_to_who_asks_for_them(t: Setup) -> None:
         await everything.aclose()  # type: ignore[attr-defined]
     await asyncio.sleep(0.6)
     assert not t.svc.bus.listening("metrics")  # nobody asks: the stream stops
+
+
+# set-up and settings --------------------------------------------------------------------------
+@pytest.fixture
+def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real keyring backend, a file the test chose (as a user may, explicitly)."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    return tmp_path / "xdg-data"
+
+
+async def drain(events: AsyncIterator[Event], svc: Service) -> list[Event]:
+    """Everything published so far (a marker event closes the batch)."""
+    svc.bus.publish("test.marker", {})
+    seen = []
+    while (event := await asyncio.wait_for(events.__anext__(), 10)).topic != "test.marker":
+        seen.append(event)
+    return seen
+
+
+def assert_nowhere(secrets: list[str], *places: str) -> None:
+    for secret in secrets:
+        for place in places:
+            assert secret not in place
+
+
+async def test_settings_change_validated_saved_atomically_and_announced(t: Setup) -> None:
+    c = t.client
+    events = c.subscribe(["config.", "test."])
+    try:
+        before = await c.config()
+        assert before.workspace == str(t.svc.workspace.root) and before.targets == []
+        assert before.schedule.backup_every == "session-end" and before.sources == []
+        agent = t.tmp / "agent"
+        agent.mkdir()
+        patch = ConfigPatch(sources=[str(agent)], schedule=SchedulePatch(
+            backup_every="daily", quiet_hours="22:00-07:00"))  # fmt: skip
+        after = await c.update_config(patch)
+        assert after.sources == [str(agent)] and after.schedule.backup_every == "daily"
+        assert after.schedule.verify_every == before.schedule.verify_every  # untouched
+        assert after == await c.config()
+        on_disk = Config.load(t.svc.workspace.config_path)
+        assert on_disk.schedule.quiet_hours == "22:00-07:00" and on_disk.sources == [str(agent)]
+        (event,) = await drain(events, t.svc)
+        assert event.topic == "config.changed" and event.data["keys"] == ["sources", "schedule"]
+
+        cleared = await c.update_config(ConfigPatch(schedule=SchedulePatch(quiet_hours=None)))
+        assert cleared.schedule.quiet_hours is None and cleared.schedule.backup_every == "daily"
+        assert await c.update_config(ConfigPatch(retention=RetentionPatch())) == cleared
+        assert [e.data["keys"] for e in await drain(events, t.svc)] == [["schedule"]]
+
+        text = t.svc.workspace.config_path.read_text()
+        bad = [
+            ConfigPatch(schedule=SchedulePatch(quiet_hours="25:00-07:00")),
+            ConfigPatch(retention=RetentionPatch(local_sessions=0)),
+            ConfigPatch(job_concurrency=99),
+            ConfigPatch(sources=[str(t.tmp / "not-there")]),
+            ConfigPatch(sources=["relative/path"]),
+            ConfigPatch(schedule=SchedulePatch(skip_on_battery=None)),
+        ]
+        for patch in bad:
+            err = await same_error(t.svc.setup.update_config(patch), c.update_config(patch))
+            assert isinstance(err, BadInputError) and err.message.startswith("Bad settings")
+        assert t.svc.workspace.config_path.read_text() == text  # nothing half-written
+        assert await drain(events, t.svc) == []
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def test_agent_sources_on_this_machine_are_detected(
+    t: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = t.tmp / "home"
+    claude = home / ".claude" / "projects"
+    roo = home / ".config/Code/User/globalStorage/rooveterinaryinc.roo-cline/tasks"
+    for folder in (claude, roo):
+        folder.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", "APPDATA"):
+        monkeypatch.delenv(var, raising=False)
+    found = {(s.format, s.path): s.watched for s in await t.client.detect_sources()}
+    assert found == {("claude-code", str(claude)): False, ("roo", str(roo)): False}
+    await t.client.update_config(ConfigPatch(sources=[str(claude)]))
+    found = {(s.format, s.path): s.watched for s in await t.client.detect_sources()}
+    assert found == {("claude-code", str(claude)): True, ("roo", str(roo)): False}
+
+
+async def test_a_folder_target_added_tested_kitted_and_removed_keeps_secrets_secret(
+    t: Setup, keyring_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c, passphrase = t.client, "correct horse battery staple"
+    events = c.subscribe()
+    try:
+        trial = FolderTargetSpec(name="spare", path=str(t.tmp / "spare"))
+        tried = await c.test_target(trial)  # before saving: nothing is kept
+        assert tried.writable and tried.kind == "folder" and tried.round_trip_ms >= 0
+        assert (t.tmp / "spare").is_dir() and (await c.config()).targets == []
+
+        added = await c.add_target(FolderTargetSpec(name="usb", path=str(t.tmp / "disk"),
+                                                    passphrase=SecretStr(passphrase)))  # fmt: skip
+        assert added.target.name == "usb" and added.target.encryption is not None
+        assert [x.name for x in (await c.config()).targets] == ["usb"]
+        assert [x.name for x in await c.targets()] == ["usb"]
+        found = await c.test_target("usb")
+        assert found.writable and found.probe_bytes == 64 * 1024 and "ok" in found.report[-1]
+        assert (await c.test_target()).name == "usb"  # the only one
+        kit = await c.recovery_kit("usb")
+        assert kit.target == "usb" and "usb" in kit.text and passphrase not in kit.text
+        svc = t.svc.setup
+        for direct, via in [
+            (svc.add_target(FolderTargetSpec(name="usb", path=str(t.tmp / "d2"))),
+             c.add_target(FolderTargetSpec(name="usb", path=str(t.tmp / "d2")))),
+            (svc.add_target(FolderTargetSpec(name="bad name", path=str(t.tmp / "d3"))),
+             c.add_target(FolderTargetSpec(name="bad name", path=str(t.tmp / "d3")))),
+            (svc.remove_target("nowhere"), c.remove_target("nowhere")),
+            (svc.recovery_kit("nowhere"), c.recovery_kit("nowhere")),
+            (svc.test_target("nowhere"), c.test_target("nowhere")),
+            (svc.cancel_drive_sign_in("no-flow"), c.cancel_drive_sign_in("no-flow")),
+            (svc.finish_drive_sign_in("no-flow"), c.finish_drive_sign_in("no-flow")),
+        ]:  # fmt: skip
+            await same_error(direct, via)
+        plain = FolderTargetSpec(name="plain", path=str(t.tmp / "plain"))
+        await c.add_target(plain)
+        await same_error(svc.recovery_kit("plain"), c.recovery_kit("plain"))
+        await c.remove_target("plain")
+
+        await c.remove_target("usb")
+        assert (await c.config()).targets == [] and await c.targets() == []
+        seen = await drain(events, t.svc)
+        changes = [(e.data["keys"], e.data.get("target")) for e in seen
+                   if e.topic == "config.changed"]  # fmt: skip
+        assert changes == [(["targets"], "usb"), (["targets"], "plain"),
+                           (["targets"], "plain"), (["targets"], "usb")]  # fmt: skip
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    assert_nowhere([passphrase], t.svc.workspace.config_path.read_text(), caplog.text,
+                   "\n".join(e.model_dump_json() for e in seen),
+                   added.model_dump_json(), found.model_dump_json())  # fmt: skip
+
+
+async def test_s3_is_checked_before_saving_and_its_keys_go_to_the_keyring_only(
+    t: Setup,
+    keyring_file: Path,
+    seaweed: SeaweedHarness,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c = t.client
+    events = c.subscribe()
+    spec = S3TargetSpec(name="deep", bucket=seaweed.make_bucket(), endpoint_url=seaweed.endpoint,
+                        region=seaweed.region, addressing="path", storage_class="STANDARD_IA",
+                        access_key=seaweed.access_key, secret_key=SecretStr(seaweed.secret_key),
+                        passphrase=SecretStr("archive passphrase"))  # fmt: skip
+    try:
+        tried = await c.test_target(spec)
+        assert tried.writable and tried.bucket is not None and tried.bucket.exists
+        assert tried.bucket.writable and any("AbortIncomplete" in a for a in tried.bucket.advice)
+        assert (await c.config()).targets == []
+
+        added = await c.add_target(spec)
+        assert added.target.kind == "s3" and added.target.encryption is not None
+        assert added.bucket is not None and "writable: yes" in added.report
+        found = await c.test_target("deep")  # with the keys from the keyring now
+        assert found.writable and found.bucket is not None and found.bucket.exists
+        assert found.where == added.target.where
+
+        missing = spec.model_copy(update={"name": "gone", "bucket": "tk-no-such-bucket"})
+        err = await same_error(t.svc.setup.test_target(missing), c.test_target(missing))
+        assert "does not exist" in err.message
+        await same_error(t.svc.setup.add_target(missing), c.add_target(missing))
+        half = spec.model_copy(update={"name": "half", "secret_key": None})
+        await same_error(t.svc.setup.add_target(half), c.add_target(half))
+        seen = await drain(events, t.svc)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    assert_nowhere([seaweed.secret_key, "archive passphrase"],
+                   t.svc.workspace.config_path.read_text(), caplog.text,
+                   "\n".join(e.model_dump_json() for e in seen), added.model_dump_json(),
+                   found.model_dump_json())  # fmt: skip
+    assert seaweed.access_key not in t.svc.workspace.config_path.read_text()
+    await c.remove_target("deep")  # forgets the keys: a new target of that name starts clean
+    assert Secrets().get(f"{t.svc.scope}/deep/aws-secret-access-key") is None
+
+
+def browse(url: str) -> str:
+    """The user's browser: Google's page (the fake's /auth) sends it back to the loopback."""
+    with urllib.request.urlopen(url, timeout=30) as page:
+        return str(page.read().decode())
+
+
+def drive_spec(drive: DriveHarness, name: str = "gdrive", **more: object) -> DriveTargetSpec:
+    s = drive.server
+    return DriveTargetSpec.model_validate(
+        {"name": name, "client_id": s.client_id, "client_secret": s.client_secret,
+         "auth_uri": s.auth_uri, "token_uri": s.token_uri, "api_root": s.base_url, **more}
+    )  # fmt: skip
+
+
+async def test_drive_sign_in_through_the_client_shows_account_and_quota(
+    t: Setup, keyring_file: Path, drive: DriveHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c = t.client
+    events = c.subscribe()
+    try:
+        started = await c.start_drive_sign_in(drive_spec(drive, passphrase="drive passphrase"))
+        assert started.target == "gdrive" and started.url.startswith(drive.server.auth_uri)
+        with pytest.raises(TimeoutError):  # the user is slow: giving up waiting...
+            await asyncio.wait_for(c.finish_drive_sign_in(started.flow_id), 0.3)
+        assert "signed in" in (await asyncio.to_thread(browse, started.url)).lower()
+        done = await asyncio.wait_for(c.finish_drive_sign_in(started.flow_id), 30)  # ...is fine
+        assert done.account == "test.user@example.com" and done.target.account == done.account
+        assert done.quota_limit == 15 * 1024**3 and done.quota_used >= 0
+        assert done.target.encryption is not None
+        (saved,) = (await c.config()).targets
+        assert saved.name == "gdrive" and saved.kind == "drive"
+        found = await c.test_target("gdrive")
+        assert found.writable and found.account == done.account and found.quota_limit
+        refresh = Secrets().get(f"{t.svc.scope}/gdrive/refresh-token")
+        assert refresh
+        await same_error(
+            t.svc.setup.finish_drive_sign_in(started.flow_id),
+            c.finish_drive_sign_in(started.flow_id),
+        )  # collected: gone
+        taken = drive_spec(drive)
+        await same_error(t.svc.setup.start_drive_sign_in(taken), c.start_drive_sign_in(taken))
+        await same_error(t.svc.setup.add_target(taken), c.add_target(taken))  # type: ignore[arg-type]
+        seen = await drain(events, t.svc)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    assert_nowhere([drive.server.client_secret, refresh, "drive passphrase"],
+                   t.svc.workspace.config_path.read_text(), caplog.text,
+                   "\n".join(e.model_dump_json() for e in seen), done.model_dump_json(),
+                   started.model_dump_json())  # fmt: skip
+
+
+async def test_a_drive_sign_in_can_be_refused_or_cancelled_and_leaves_nothing(
+    t: Setup, keyring_file: Path, drive: DriveHarness
+) -> None:
+    c = t.client
+    drive.server.tokens.deny_next_authorization()  # the user clicks "Cancel" at Google
+    started = await c.start_drive_sign_in(drive_spec(drive))
+    page = await asyncio.to_thread(browse, started.url)
+    assert "cancelled" in page.lower()
+    with pytest.raises(SignInCancelled):
+        await asyncio.wait_for(c.finish_drive_sign_in(started.flow_id), 30)
+
+    started = await c.start_drive_sign_in(drive_spec(drive))  # the name is free again
+    waiting = asyncio.ensure_future(c.finish_drive_sign_in(started.flow_id))
+    await asyncio.sleep(0.1)
+    assert await c.cancel_drive_sign_in(started.flow_id) is True  # the dialog was closed
+    with pytest.raises(SignInCancelled):
+        await asyncio.wait_for(waiting, 10)
+    with pytest.raises(urllib.error.URLError):  # its loopback listener is gone
+        await asyncio.to_thread(browse, started.url)
+    assert (await c.config()).targets == []
+    assert Secrets().get(f"{t.svc.scope}/gdrive/client-secret") is None
+
+
+async def test_cost_preview_prices_tier3_before_anything_is_stored(t: Setup) -> None:
+    c = t.client
+    (deep,) = await c.cost_preview(100 * 1024**3, "DEEP_ARCHIVE")
+    assert deep.monthly_usd == pytest.approx(0.099) and deep.min_days == 180
+    assert deep.minimum_charge_usd == pytest.approx(0.099 * 6)
+    assert deep.retrieval_tier == "Bulk" and deep.retrieval_usd == pytest.approx(0.25, abs=0.01)
+    assert "a month in DEEP_ARCHIVE" in deep.summary
+    every = {p.storage_class: p for p in await c.cost_preview(100 * 1024**3, tier="Standard")}
+    assert {"STANDARD", "GLACIER", "DEEP_ARCHIVE"} <= set(every)
+    assert every["STANDARD"].retrieval_usd is None and every["STANDARD"].min_days == 0
+    assert every["DEEP_ARCHIVE"].retrieval_usd == pytest.approx(2.0, abs=0.01)
+    for args in [(1, "NO_SUCH_CLASS"), (-1, None), (1, None, "Instant")]:
+        params = CostParams.model_validate(dict(zip(["size_bytes", "storage_class", "tier"],
+                                                    args, strict=False)))  # fmt: skip
+        await same_error(t.svc.setup.cost_preview(params), c.cost_preview(*args))  # type: ignore[arg-type]

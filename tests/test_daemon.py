@@ -209,6 +209,12 @@ async def test_the_openapi_document_lists_every_route_and_its_schemas(daemon: Da
     # the API mirrors the client: one operation per `Client` method
     methods = {m for m in vars(Client) if not m.startswith("_")} - {"close"}
     assert methods <= {op["operationId"] for op in documented.values()}
+    setup = {"config", "update_config", "detect_sources", "add_target", "remove_target",
+             "test_target", "recovery_kit", "start_drive_sign_in", "finish_drive_sign_in",
+             "cancel_drive_sign_in", "cost_preview"}  # fmt: skip
+    assert setup <= {op["operationId"] for op in documented.values()}
+    secret = schemas["S3TargetSpec"]["properties"]["secret_key"]["anyOf"][0]
+    assert secret["format"] == "password" and secret["writeOnly"] is True
 
 
 async def test_events_are_server_sent_events_with_heartbeats(tmp_path: Path, xdg: Path) -> None:

@@ -101,3 +101,29 @@ async def test_report_queries_read_only_their_covering_index(
     plan = " ".join(r[3] for r in await db.fetchall("EXPLAIN QUERY PLAN " + query))
     await db.close()
     assert f"COVERING INDEX {index}" in plan
+
+
+async def test_upgrade_redacts_tool_call_previews_stored_before_redaction(tmp_path: Path) -> None:
+    """Version 7 stored tool inputs as they came; the phase review would quote them."""
+    key = "sk-ant-api03-" + "Q" * 40
+    path = tmp_path / "old.db"
+    db = await Database.open(path, migrate=False)
+    await db.migrate(7)
+    async with db.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO tool_calls(session_id, source_id, tool_use_id, name, input, output)"
+            " VALUES ('s1', 1, ?, 'Bash', ?, ?)",
+            [
+                ("t1", f'{{"command": "export ANTHROPIC_API_KEY={key}"}}', None),
+                ("t2", '{"command": "ls"}', f"Error: bad key {key}"),
+                ("t3", '{"command": "pytest -q"}', "3 passed"),
+            ],
+        )
+    await db.close()
+
+    db = await Database.open(path)
+    rows = await db.fetchall("SELECT tool_use_id, input, output FROM tool_calls ORDER BY id")
+    await db.close()
+    assert key not in str([tuple(r) for r in rows])
+    assert "[REDACTED" in rows[0][1] and "[REDACTED" in rows[1][2]
+    assert tuple(rows[2]) == ("t3", '{"command": "pytest -q"}', "3 passed")  # clean rows untouched

@@ -52,7 +52,9 @@ class Probes:
 
 @pytest.fixture
 async def svc(tmp_path: Path) -> AsyncIterator[Service]:
-    service = await Service.start(tmp_path / "ws", retry=FAST, probe_delay=3600)
+    # The scheduler starts in the test that needs it: adding the target below announces
+    # config.changed, and a running scheduler would look at once, on the real clock.
+    service = await Service.start(tmp_path / "ws", retry=FAST, probe_delay=3600, schedule=False)
     try:
         job = await service.start_import([str(SOURCE)])
         assert (await service.jobs.wait(job.id)).state == JobState.DONE
@@ -228,6 +230,7 @@ async def test_off_and_session_end_start_nothing_by_themselves(svc: Service) -> 
 @pytest.mark.usefixtures("clock", "probes")
 async def test_a_config_change_wakes_the_running_scheduler(svc: Service) -> None:
     svc.config.schedule = Schedule(backup_every="off", verify_every="off")
+    svc.scheduler.start()
     await svc.scheduler.check()
     sub = svc.bus.subscribe(["job.queued"])
     svc.config.schedule = Schedule(backup_every="hourly", verify_every="off")

@@ -12,8 +12,11 @@ from typing import Any
 import orjson
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.errors import BadInputError, NotFoundError
+from core.local import snapshots
 from core.local.snapshots import SnapshotStore
 from core.redact import redact_obj
 
@@ -260,3 +263,143 @@ def test_secrets_inside_non_json_types_are_redacted_too(tmp_path: Path) -> None:
         info = store.save("s1", state)
         raw = zstandard.ZstdDecompressor().decompress(info.path.read_bytes())
         assert key.encode() not in raw and b"[REDACTED" in raw
+
+
+# --- the walk looks only where the gate fired -----------------------------------------------
+def _code(i: int) -> str:
+    """Source lines that trip the gate without holding a secret (`token = ...`)."""
+    return "\n".join(f"    token = compute_token({i}, {n})  # step {n}" for n in range(40))
+
+
+def _raw(info: Any) -> bytes:
+    return bytes(zstandard.ZstdDecompressor().decompress(info.path.read_bytes()))
+
+
+def _expected(state: Any) -> Any:
+    return orjson.loads(orjson.dumps(redact_obj(state)))
+
+
+def test_a_secret_right_after_a_false_alarm_is_cut(tmp_path: Path) -> None:
+    key = _fake_key()
+    outputs = [{"tool": "Read", "output": _code(i)} for i in range(1200)]
+    outputs[500]["output"] += "\nclean tail"  # the gate fires here for nothing...
+    outputs[501]["output"] = f"API_KEY={key}"  # ...and the very next part holds a secret
+    outputs[900]["output"] += f"\nexport OPENAI_API_KEY={key}\n"  # after a false alarm, same part
+    state = {"tool_outputs": outputs, "notes": ["plain"] * 10}
+    assert len(orjson.dumps(state)) > 2 << 20  # the threaded path
+    store = SnapshotStore(tmp_path)
+    for _ in range(2):  # first save, then with the false alarms remembered as clean
+        info = store.save(SID, state)
+        assert key.encode() not in _raw(info)
+        loaded = store.load(SID, info.number)
+        assert loaded == _expected(state)
+        assert loaded["tool_outputs"][500] == outputs[500]
+        assert loaded["tool_outputs"][501]["output"] == "API_KEY=[REDACTED:openai_key]"
+        assert loaded["tool_outputs"][900]["output"].startswith(outputs[899]["output"][:20])
+
+
+def test_secrets_at_the_edges_of_big_parts_are_cut(tmp_path: Path) -> None:
+    key = _fake_key()
+    big = "x" * (70 * 1024)  # a part bigger than the 64 KiB the walk looks into
+    state = {
+        "blobs": [f"{key} {big}", f"{big} {key}", big, f"{big}\npassword: hunter2-{key[3:9]}"],
+        "nested": [{"id": i, "text": f"entry {i} " + "y" * 400} for i in range(400)],
+        "last": {"inner": [big, f"ends with {key}"]},
+    }
+    state["nested"][0]["text"] = f"{key} first"
+    state["nested"][-1]["text"] += f" last {key}"
+    state["padding"] = ["z" * 1000] * 1000
+    store = SnapshotStore(tmp_path)
+    info = store.save(SID, state)
+    raw = _raw(info)
+    assert key.encode() not in raw and b"hunter2" not in raw
+    assert store.load(SID) == _expected(state)
+
+
+def test_a_secret_in_a_key_is_cut(tmp_path: Path) -> None:
+    url = "https://ana:" + "s3cr3t-" + "pw@db.example.com/"
+    state = {
+        "pad": ["p" * 1000] * 1200,
+        "by_url": {url: 1, "other": 2},  # a small part: redacted whole
+        url: [{"n": i, "t": "q" * 500} for i in range(300)],  # a big container under the key
+    }
+    store = SnapshotStore(tmp_path)
+    info = store.save(SID, state)
+    raw = _raw(info)
+    assert b"s3cr3t-pw" not in raw
+    loaded = store.load(SID)
+    assert loaded == _expected(state)
+    assert "https://ana:[REDACTED:url_password]@db.example.com/" in loaded
+
+
+def test_secrets_seen_only_in_their_json_escaped_form_are_cut(tmp_path: Path) -> None:
+    token = "".join(["eyJhbGciOiJIUzI1NiJ9", ".", "eyJzdWIiOiIxMjM0In0", ".", "abc_-Z"])
+    texts = [
+        f"header:\tBearer\t{token}",  # a tab is `\t` in JSON
+        "cat .env\nDB_PASSWORD=" + "hunter" + "2-x\n",  # a line that starts after `\n`
+        '{"api_key": "' + "plain-" + 'value-9"}',  # JSON inside a string: escaped quotes
+    ]
+    state = {"log": ["filler " * 100] * 2000, "outputs": texts}
+    store = SnapshotStore(tmp_path)
+    raw = _raw(store.save(SID, state))
+    for secret in (token, "hunter2-x", "plain-value-9"):
+        assert secret.encode() not in raw
+    assert store.load(SID) == _expected(state)
+
+
+_LEAVES = st.lists(
+    st.sampled_from(
+        ["token = t", "API_KEY=abc123", "password: hunter2", "plain", "author: Ana",
+         "input_tokens", " ", "sk-" + "proj-" + "Zq8Yx7Wv6Ut5Sr4Qp3On2Ml1Kj0Ih", "\n", "\t"]
+    ),
+    max_size=4,
+).map("".join)  # fmt: skip
+_STATES = st.recursive(
+    _LEAVES | st.integers(0, 9) | st.none(),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(st.sampled_from(["password", "token", "k", "tokens", "api_key"]), inner)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_STATES)
+def test_the_walk_redacts_exactly_like_redact_obj(state: Any) -> None:
+    """With a tiny part size every container is looked into: the walk at every depth."""
+    clean = snapshots.CleanParts()
+    data = orjson.dumps(state)
+    with _part_size(16):
+        for _ in range(2):  # the second time with the clean parts remembered
+            out = snapshots._redact_document(data, clean, state)
+            assert orjson.loads(out) == _expected(state)
+            if _expected(state) == orjson.loads(data):
+                assert out is data
+
+
+def test_the_bytes_that_were_scanned_are_what_gets_redacted() -> None:
+    """A state changed while it is being saved: the walk trusts the serialized bytes."""
+    key = _fake_key()
+    state: dict[str, Any] = {"a": [f"k={i}" for i in range(50)], "b": [f"use {key}"]}
+    data = orjson.dumps(state)
+    state["a"].insert(0, "shifts every offset")
+    state["b"] = ["clean now"]
+    with _part_size(16):
+        out = snapshots._redact_document(data, snapshots.CleanParts(), state)
+    assert key.encode() not in out
+    assert orjson.loads(out) == _expected(orjson.loads(data))
+
+
+class _part_size:
+    """The walk's part size, made small so tiny states exercise it at every depth."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __enter__(self) -> None:
+        self.saved = snapshots._GROUP_BYTES
+        snapshots._GROUP_BYTES = self.size
+
+    def __exit__(self, *_: object) -> None:
+        snapshots._GROUP_BYTES = self.saved

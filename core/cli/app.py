@@ -19,8 +19,10 @@ from core.cli.common import JsonOpt, TargetOpt, WorkspaceOpt, explain_waiting, o
 from core.cli.daemon_cmd import daemon
 from core.cli.output import emit_json, err, human_bytes, out, short_ts, table
 from core.cli.progress import follow_job
+from core.cli.review_cmd import review
 from core.cli.runner import run_async
 from core.cli.targets import target_app
+from core.cli.tree_cmd import tree_app
 from core.errors import BadInputError, ExitCode
 from core.models import HIT_END, HIT_START, JobState, SearchQuery
 from core.service import Service
@@ -42,7 +44,9 @@ app.add_typer(session_app, name="session")
 app.add_typer(phase_app, name="phase")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(target_app, name="target")
+app.add_typer(tree_app, name="tree")
 app.command()(daemon)
+app.command()(review)
 
 
 def _version(value: bool) -> None:

@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
         from core.hooks.record import main as record
 
         return record()
+    if args[:1] == ["tree"]:  # backups of whole folders: no need for the service's imports
+        from core.cli.tree_cmd import run as tree
+
+        return tree(args[1:])
     from core.cli.app import run
 
     return run(args)

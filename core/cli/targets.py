@@ -1,4 +1,7 @@
-"""`tierkeeper target …`: add, sign in again, list, test and remove backup targets."""
+"""`tierkeeper target …`: add, sign in again, list, test and remove backup targets.
+
+The work is `Service.setup`'s, the same the set-up wizard reaches through the client;
+this module only reads options, asks for a passphrase and prints."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI
 from core.errors import BadInputError, ExitCode
 from core.models import JobInfo, JobState
 from core.service import Service
+from core.setup.models import DriveTargetSpec, FolderTargetSpec, S3TargetSpec, spec_of
 from core.tier2.targets import resource_of
 
 target_app = typer.Typer(help="Backup targets (Tier 2).", no_args_is_help=True)
@@ -92,8 +96,11 @@ def target_add_folder(
     passphrase = _new_passphrase() if encrypt else None
 
     async def go() -> None:
+        spec = spec_of(
+            FolderTargetSpec, {"name": name, "path": str(path), "passphrase": passphrase}
+        )
         async with await open_service(workspace, write=True) as svc:
-            target = await svc.add_folder_target(name, str(path), passphrase=passphrase)
+            target = (await svc.setup.add_target(spec)).target
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
         if encrypt:
             _kit_advice(name)
@@ -126,7 +133,8 @@ def target_test(
 
     async def go() -> None:
         async with await open_service(workspace, write=False) as svc:
-            report = await svc.test_target(name)
+            found = await svc.setup.test_target(name)
+        report = "\n".join(found.report)
         emit_json({"result": report}) if json else err.print(report)
 
     run_async(go)
@@ -163,17 +171,14 @@ def target_add_drive(
     passphrase = _new_passphrase() if encrypt else None
 
     async def go() -> None:
+        spec = spec_of(
+            DriveTargetSpec,
+            {"name": name, "client_id": client_id, "client_secret": client_secret,
+             "folder": folder, "passphrase": passphrase, "open_browser": not no_browser,
+             "auth_uri": auth_uri, "token_uri": token_uri, "api_root": api_root}
+        )  # fmt: skip
         async with await open_service(workspace, write=True) as svc:
-            target = await svc.add_drive_target(
-                name,
-                client_id=client_id,
-                client_secret=client_secret,
-                on_url=_show_url,
-                open_browser=not no_browser,
-                endpoints={"folder": folder, "auth_uri": auth_uri, "token_uri": token_uri,
-                           "api_root": api_root},
-                passphrase=passphrase,
-            )  # fmt: skip
+            target = (await svc.setup.add_drive(spec, _show_url)).target
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
         if encrypt:
             _kit_advice(name)
@@ -203,13 +208,16 @@ def target_add_s3(
     passphrase = _new_passphrase() if encrypt else None
 
     async def go() -> None:
+        spec = spec_of(
+            S3TargetSpec,
+            {"name": name, "bucket": bucket, "prefix": prefix, "endpoint_url": endpoint,
+             "region": region, "addressing": addressing, "storage_class": storage_class,
+             "access_key": os.environ.get("AWS_ACCESS_KEY_ID"),
+             "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY"), "passphrase": passphrase}
+        )  # fmt: skip
         async with await open_service(workspace, write=True) as svc:
-            target, report = await svc.add_s3_target(
-                name, bucket=bucket, prefix=prefix, endpoint_url=endpoint, region=region,
-                addressing=addressing, storage_class=storage_class,
-                access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-                secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"), passphrase=passphrase,
-            )  # fmt: skip
+            added = await svc.setup.add_target(spec)
+        target, report = added.target, added.report
         if json:
             emit_json({"target": target, "report": report})
             return
@@ -248,7 +256,7 @@ def target_remove(name: str, workspace: WorkspaceOpt = None) -> None:
 
     async def go() -> None:
         async with await open_service(workspace, write=True) as svc:
-            await svc.remove_target(name)
+            await svc.setup.remove_target(name)
         err.print(f"Target {name} removed; its backups were left in place")
 
     run_async(go)
@@ -283,7 +291,7 @@ def target_recovery_kit(
 
     async def go() -> None:
         async with await open_service(workspace, write=False) as svc:
-            page = await svc.recovery_kit(name)
+            page = (await svc.setup.recovery_kit(name)).text
         if output is None:
             out.print(page, highlight=False, markup=False)
             return

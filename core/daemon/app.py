@@ -31,6 +31,7 @@ from core.daemon.requests import (
     SessionsParams,
     VerifyRequest,
 )
+from core.daemon.setup_requests import FlowParams, TargetParams
 from core.errors import BadInputError
 from core.metrics.models import MetricsSnapshot, SeriesPoint
 from core.models import (
@@ -45,6 +46,23 @@ from core.models import (
     TargetInfo,
 )
 from core.service import Service
+from core.setup.models import (
+    AddTargetRequest,
+    ConfigPatch,
+    CostParams,
+    CostPreview,
+    DetectedSource,
+    DriveSignedIn,
+    DriveTargetSpec,
+    RecoveryKit,
+    Settings,
+    SignInCancelledInfo,
+    SignInStarted,
+    TargetAdded,
+    TargetRemoved,
+    TargetTestRequest,
+    TargetTestResult,
+)
 
 MAX_BODY = 1024 * 1024
 STOPPING = web.AppKey("stopping", asyncio.Event)
@@ -159,6 +177,85 @@ async def metrics_series(call: Call) -> list[SeriesPoint]:
     return await call.svc.recorder.series(p.op, p.tier, p.since, p.resolution)
 
 
+# set-up and settings ------------------------------------------------------------------------
+@api.route("GET", "/config", summary="The workspace's settings (never a secret)",
+           response=Settings)  # fmt: skip
+async def config(call: Call) -> Settings:
+    return await call.svc.setup.settings()
+
+
+@api.route("PATCH", "/config", summary="Change the settings given; publishes config.changed",
+           response=Settings, body=ConfigPatch)  # fmt: skip
+async def update_config(call: Call) -> Settings:
+    return await call.svc.setup.update_config(call.payload(ConfigPatch))
+
+
+@api.route("GET", "/sources/detected", summary="Agent history folders found on this machine",
+           response=DetectedSource, many=True)  # fmt: skip
+async def detect_sources(call: Call) -> list[DetectedSource]:
+    return await call.svc.setup.detect_sources()
+
+
+@api.route("POST", "/targets", summary="Check and save a folder or S3 target; secrets go to "
+           "the OS keyring", response=TargetAdded, body=AddTargetRequest, status=201)  # fmt: skip
+async def add_target(call: Call) -> TargetAdded:
+    return await call.svc.setup.add_target(call.payload(AddTargetRequest).spec)
+
+
+@api.route("DELETE", "/targets/{name}", summary="Forget a target and its secrets (its backups "
+           "stay where they are)", response=TargetRemoved, params=TargetParams)  # fmt: skip
+async def remove_target(call: Call) -> TargetRemoved:
+    name = call.param(TargetParams).name
+    await call.svc.setup.remove_target(name)
+    return TargetRemoved(name=name)
+
+
+@api.route("POST", "/targets/test", summary="Write, read back and delete a probe on a saved "
+           "target or on a spec not saved yet", response=TargetTestResult,
+           body=TargetTestRequest)  # fmt: skip
+async def test_target(call: Call) -> TargetTestResult:
+    b = call.payload(TargetTestRequest)
+    if b.spec is not None and b.name is not None:
+        raise BadInputError("Bad request: give a target's name or a spec, not both")
+    return await call.svc.setup.test_target(b.spec if b.spec is not None else b.name)
+
+
+@api.route("GET", "/targets/{name}/recovery-kit", summary="The page that opens an encrypted "
+           "target's backups on another computer", response=RecoveryKit,
+           params=TargetParams)  # fmt: skip
+async def recovery_kit(call: Call) -> RecoveryKit:
+    return await call.svc.setup.recovery_kit(call.param(TargetParams).name)
+
+
+@api.route("POST", "/drive-sign-ins", summary="Start signing a new Drive target in: the "
+           "address to open comes back", response=SignInStarted, body=DriveTargetSpec,
+           status=201)  # fmt: skip
+async def start_drive_sign_in(call: Call) -> SignInStarted:
+    return await call.svc.setup.start_drive_sign_in(call.payload(DriveTargetSpec))
+
+
+@api.route("GET", "/drive-sign-ins/{flow_id}/wait", summary="Answers once the browser came "
+           "back and the target is saved (long poll)", response=DriveSignedIn,
+           params=FlowParams)  # fmt: skip
+async def finish_drive_sign_in(call: Call) -> DriveSignedIn:
+    flow = call.param(FlowParams).flow_id
+    return await _unless_stopping(call, call.svc.setup.finish_drive_sign_in(flow))
+
+
+@api.route("POST", "/drive-sign-ins/{flow_id}/cancel", summary="Stop a sign-in under way",
+           response=SignInCancelledInfo, params=FlowParams)  # fmt: skip
+async def cancel_drive_sign_in(call: Call) -> SignInCancelledInfo:
+    flow = call.param(FlowParams).flow_id
+    cancelled = await call.svc.setup.cancel_drive_sign_in(flow)
+    return SignInCancelledInfo(flow_id=flow, cancelled=cancelled)
+
+
+@api.route("GET", "/costs/preview", summary="What Tier 3 would cost for a size, per storage "
+           "class", response=CostPreview, many=True, params=CostParams)  # fmt: skip
+async def cost_preview(call: Call) -> list[CostPreview]:
+    return await call.svc.setup.cost_preview(call.param(CostParams))
+
+
 @api.route("GET", "/events", summary="Events of the bus (all, or the topics named), as "
            "Server-Sent Events", response=Event, stream=True, params=EventsParams)  # fmt: skip
 async def subscribe(call: Call) -> web.StreamResponse:
@@ -231,7 +328,9 @@ async def _body(route: Route, request: web.Request) -> BaseModel:
         raise BadInputError("Bad request: the body must be a JSON object")
     _refuse_unknown(route.body, data)
     try:
-        return route.body.model_validate(data)
+        # Strict: JSON has real booleans and numbers, so `"deep": 0.0` or `"limit": "5"`
+        # is a caller's mistake to report, not to guess at (the document says so too).
+        return route.body.model_validate_json(raw or b"{}", strict=True)
     except ValidationError as exc:
         raise BadInputError(f"Bad request: {describe(exc)}") from None
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from yarl import URL
 
 from core.daemon.errors import DaemonUnavailableError, error_from_body
@@ -46,6 +46,21 @@ from core.models import (
     TargetInfo,
 )
 from core.paths import resolve_workspace
+from core.setup.models import (
+    ConfigPatch,
+    CostPreview,
+    DetectedSource,
+    DriveSignedIn,
+    DriveTargetSpec,
+    FolderTargetSpec,
+    RecoveryKit,
+    S3TargetSpec,
+    Settings,
+    SignInCancelledInfo,
+    SignInStarted,
+    TargetAdded,
+    TargetTestResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +69,7 @@ BASE = "http://tierkeeper/v1"
 PROBE_TIMEOUT = 2.0
 REQUEST_TIMEOUT = 120.0
 SUBSCRIBE_TIMEOUT = 5.0
+DROPPED_MARK = b": dropped "
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -173,6 +189,52 @@ class HttpClient:
         body = VerifyRequest.model_construct(target=target, deep=deep)
         return JobInfo.model_validate(await self._call("POST", "/verifications", body=body))
 
+    async def config(self) -> Settings:
+        return Settings.model_validate(await self._call("GET", "/config"))
+
+    async def update_config(self, patch: ConfigPatch) -> Settings:
+        content = patch.model_dump_json(exclude_unset=True).encode("utf-8")
+        return Settings.model_validate(await self._call("PATCH", "/config", content=content))
+
+    async def detect_sources(self) -> list[DetectedSource]:
+        return _many(DetectedSource, await self._call("GET", "/sources/detected"))
+
+    async def add_target(self, spec: FolderTargetSpec | S3TargetSpec) -> TargetAdded:
+        data = await self._call("POST", "/targets", content=_revealed({"spec": spec}))
+        return TargetAdded.model_validate(data)
+
+    async def remove_target(self, name: str) -> None:
+        await self._call("DELETE", f"/targets/{_segment(name)}")
+
+    async def test_target(
+        self, target: str | FolderTargetSpec | S3TargetSpec | None = None
+    ) -> TargetTestResult:
+        body = {"name": target} if isinstance(target, str) or target is None else {"spec": target}
+        data = await self._call("POST", "/targets/test", content=_revealed(body))
+        return TargetTestResult.model_validate(data)
+
+    async def recovery_kit(self, name: str) -> RecoveryKit:
+        data = await self._call("GET", f"/targets/{_segment(name)}/recovery-kit")
+        return RecoveryKit.model_validate(data)
+
+    async def start_drive_sign_in(self, spec: DriveTargetSpec) -> SignInStarted:
+        data = await self._call("POST", "/drive-sign-ins", content=_revealed(spec))
+        return SignInStarted.model_validate(data)
+
+    async def finish_drive_sign_in(self, flow_id: str) -> DriveSignedIn:
+        data = await self._call("GET", f"/drive-sign-ins/{_segment(flow_id)}/wait", timeout=None)
+        return DriveSignedIn.model_validate(data)
+
+    async def cancel_drive_sign_in(self, flow_id: str) -> bool:
+        data = await self._call("POST", f"/drive-sign-ins/{_segment(flow_id)}/cancel")
+        return SignInCancelledInfo.model_validate(data).cancelled
+
+    async def cost_preview(
+        self, size_bytes: int, storage_class: str | None = None, tier: str = "Bulk"
+    ) -> list[CostPreview]:
+        query = {"size_bytes": size_bytes, "storage_class": storage_class, "tier": tier}
+        return _many(CostPreview, await self._call("GET", "/costs/preview", params=query))
+
     def subscribe(self, topics: Sequence[str] | None = None) -> EventStream:
         stream = EventStream(self, topics=topics)
         self._streams.add(stream)
@@ -203,11 +265,13 @@ class HttpClient:
         *,
         params: dict[str, Any] | None = None,
         body: BaseModel | None = None,
+        content: bytes | None = None,
         timeout: float | None = REQUEST_TIMEOUT,  # noqa: ASYNC109 - per request, None for long polls
     ) -> Any:
+        """`content`: a JSON body already encoded (one carrying secrets, see `_revealed`)."""
         await self._subscriptions_ready()
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
-        data = body.model_dump_json().encode("utf-8") if body is not None else None
+        data = body.model_dump_json().encode("utf-8") if body is not None else content
         headers = {"Content-Type": "application/json"} if data is not None else None
         try:
             async with self._http().request(
@@ -316,11 +380,19 @@ class EventStream(AsyncIterator[Event]):
                 line = line.removesuffix(b"\r")
                 if line.startswith(b":"):
                     self._confirm()
+                    if line.startswith(DROPPED_MARK):
+                        self._count_dropped(line[len(DROPPED_MARK) :])
                 elif line.startswith(b"data:"):
                     data.append(line[5:].removeprefix(b" "))
                 elif not line and data:
                     self._deliver(b"\n".join(data))
                     data = []
+
+    def _count_dropped(self, raw: bytes) -> None:
+        """The daemon dropped events for this stream (it read too slowly): they count
+        as dropped here too, as they would on an in-process subscription."""
+        with contextlib.suppress(ValueError):
+            self.dropped += int(raw)
 
     def _confirm(self) -> None:
         if self.ready is not None and not self.ready.done():
@@ -341,6 +413,20 @@ class EventStream(AsyncIterator[Event]):
 
 def _many(model: type[M], data: Any) -> list[M]:
     return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
+
+
+def _revealed(value: BaseModel | dict[str, Any]) -> bytes:
+    """JSON with the secrets in clear: pydantic masks a `SecretStr` when it dumps, which is
+    right everywhere but here, where the daemon (behind its owner-only socket) needs it."""
+
+    def plain(obj: Any) -> Any:
+        if isinstance(obj, BaseModel):
+            return {k: getattr(obj, k) for k in type(obj).model_fields}
+        if isinstance(obj, SecretStr):
+            return obj.get_secret_value()
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+    return orjson.dumps(value, default=plain)
 
 
 def _query_value(value: Any) -> str:

@@ -2,7 +2,8 @@
 
 A comment line goes out as soon as the subscription exists, so a client can wait for it
 before its next call and never miss that call's events; another every `heartbeat`
-seconds keeps idle proxies and dead peers from going unnoticed. At shutdown the
+seconds keeps idle proxies and dead peers from going unnoticed. A slow reader loses
+the oldest events, never the daemon's memory or anyone else's time. At shutdown the
 daemon closes every open subscription, which ends each stream with a clean EOF.
 """
 
@@ -20,6 +21,9 @@ HEARTBEAT = web.AppKey("heartbeat", float)
 
 SUBSCRIBED = b": subscribed\n\n"
 PING = b": heartbeat\n\n"
+DROPPED = b": dropped %d\n\n"
+"""Events this stream lost because its reader was slow: a comment, so a plain SSE
+reader skips it; `HttpClient` adds it to the stream's `dropped` count."""
 
 
 async def stream(
@@ -45,6 +49,10 @@ async def stream(
 
 
 async def _relay(sub: Subscription, resp: web.StreamResponse, heartbeat: float) -> None:
+    """Writing waits while the socket is full, so a reader that falls behind holds at
+    most the subscription's bounded buffer here: the oldest events give way, and the
+    reader is told how many with a `: dropped N` comment before the next event."""
+    told = 0
     while True:
         try:
             event = await asyncio.wait_for(sub.__anext__(), heartbeat)
@@ -53,6 +61,9 @@ async def _relay(sub: Subscription, resp: web.StreamResponse, heartbeat: float) 
             continue
         except StopAsyncIteration:
             return
+        if sub.dropped > told:
+            await resp.write(DROPPED % (sub.dropped - told))
+            told = sub.dropped
         await resp.write(b"data: " + event.model_dump_json().encode("utf-8") + b"\n\n")
 
 

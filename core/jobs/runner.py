@@ -47,6 +47,12 @@ INFO_COLUMNS = (
 )
 
 
+def _check_id(job_id: int) -> None:
+    """An id SQLite cannot even hold (a typo, a fuzzer) names no job: say so, not crash."""
+    if not -(2**63) <= job_id < 2**63:
+        raise NotFoundError(f"There is no job {job_id}", hint="see `tierkeeper jobs`")
+
+
 @dataclass(eq=False)
 class _Active:
     ctx: JobContext
@@ -186,6 +192,7 @@ class JobRunner:
         return info
 
     async def cancel(self, job_id: int) -> JobInfo:
+        _check_id(job_id)
         while True:
             active: _Active | None = None
             cancelled_here = False
@@ -231,6 +238,7 @@ class JobRunner:
                 self._waiters.pop(job_id, None)
 
     async def get(self, job_id: int) -> JobInfo:
+        _check_id(job_id)
         active = self._active.get(job_id)
         if active is not None:
             return active.ctx.info()

@@ -7,16 +7,17 @@ step and the folder fsynced. Publishing uses `os.link` rather than
 overwrite, so two writers that pick the same number cannot clobber each
 other; the loser simply takes the next number.
 
-Secrets never reach the file: the serialized JSON is checked with the fast
-`might_contain_secret` test (~30 ms for 5 MB), and only when that test fires is
-the document parsed back, redacted as a tree and serialized again. zstd
-releases the GIL, so large documents are compressed in a worker thread while
-the check runs; the compressed bytes are discarded in the rare case that
-redaction changed the document.
+Secrets never reach the file: the fast gate (`core.secret_gate`) scans the
+serialized JSON once and says where it fired, and only the parts around those
+places are parsed back and redacted; the rest is written as it was scanned.
+zstd and the Hyperscan gate release the GIL, so large documents are compressed
+in a worker thread while the check runs; the compressed bytes are discarded in
+the rare case that redaction changed the document.
 """
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
 import re
@@ -31,7 +32,8 @@ import zstandard
 
 from core.durable import fsync_dir as _fsync_dir
 from core.errors import BadInputError, NotFoundError, StorageFullError
-from core.redact import might_contain_secret, redact_obj, redact_text
+from core.redact import redact_obj, redact_text
+from core.secret_gate import gate_hits
 
 __all__ = ["SnapshotInfo", "SnapshotStore", "check_session_id"]
 
@@ -41,7 +43,8 @@ _NAME = re.compile(r"session_(?P<sid>.+)_snap(?P<num>[0-9]{3,})\.json\.zst")
 _TEMP_PREFIX = ".tmp-"
 _TEMP_STALE_SECONDS = 3600.0
 _PARALLEL_FROM = 1 << 20  # below this a thread costs more than it hides
-_GROUP_BYTES = 64 * 1024
+_GROUP_BYTES = 64 * 1024  # children this big are looked into, smaller ones redacted whole
+_COMMA = ord(",")
 _FILE_MODE = 0o600
 
 
@@ -204,19 +207,18 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 
 class CleanParts:
-    """Digests of JSON parts already found free of secrets.
+    """Digests of documents and parts already found free of secrets.
 
-    Successive snapshots of a session are near-duplicates; remembering which
-    parts were clean lets the next save scan only what changed. Bounded: when
-    full it starts over, which costs one slower save.
+    Successive snapshots of a session are near-duplicates: an identical document
+    is not checked again, and a part where the gate fired for nothing (source
+    code full of `token = ...`) is not parsed and redacted again on the next
+    save. Bounded: when full it starts over, which costs one slower save.
     """
 
     LIMIT = 200_000
 
     def __init__(self) -> None:
         self._seen: set[tuple[int, int]] = set()
-        self.redactions = 0
-        """Leaves changed by redaction so far: a walk that changed none keeps the bytes."""
 
     @staticmethod
     def digest(part: bytes) -> tuple[int, int]:
@@ -245,150 +247,136 @@ def _redacted_and_compressed(
     data: bytes, clean: CleanParts | None = None, state: Any = None
 ) -> bytes:
     clean = clean if clean is not None else CleanParts()
-    whole = clean.digest(data)
-    if whole in clean:
-        return bytes(_compressor().compress(data))
     if len(data) < _PARALLEL_FROM:
-        if might_contain_secret(data):
+        if clean.digest(data) not in clean:
             data = _redact_document(data, clean, state)
-        else:
-            clean.add(whole)
         return bytes(_compressor().compress(data))
     result: list[bytes] = []
     worker = threading.Thread(target=lambda: result.append(bytes(_compressor().compress(data))))
     worker.start()
     try:
-        # With parts remembered from earlier saves, the part-wise walk is cheaper than
-        # gating the whole document first: go straight to it. Either runs while the
-        # worker compresses (zstd releases the GIL), not after it.
-        dirty = len(clean) > 0 or might_contain_secret(data)
-        redacted = _redact_document(data, clean, state) if dirty else data
+        # the digest and the gate, too, run while the worker compresses
+        seen = clean.digest(data) in clean
+        redacted = data if seen else _redact_document(data, clean, state)
     finally:
         worker.join()
+    if redacted is not data:
+        return bytes(_compressor().compress(redacted))
     if not result:  # the worker failed (out of memory?): do it here, raising if it must
-        result.append(_compressor().compress(data))
-    if not dirty:
-        clean.add(whole)
-        return result[0]
-    if redacted == data:
-        clean.add(whole)
-        return result[0]
-    return bytes(_compressor().compress(redacted))
+        result.append(bytes(_compressor().compress(data)))
+    return result[0]
+
+
+# A cut replaces data[start:end] with new bytes.
+_Cut = tuple[int, int, bytes]
 
 
 def _redact_document(data: bytes, clean: CleanParts, state: Any = None) -> bytes:
-    """`redact_obj` on the document, walking only the parts that trip the gate.
+    """`redact_obj` on the document, looking only into the parts where the gate fired.
 
-    The walk splits the caller's own dicts and lists (no need to parse 5 MB
-    back), but every part it redacts is parsed back from its JSON bytes: plain
-    JSON values whatever the input types were, so nothing orjson knows how to
-    write escapes redaction. Parts left alone serialize to the bytes that were
-    gated.
+    The gate scans the whole document once and says where it fired; the walk
+    serializes only the containers on the way to those places, to learn where
+    their children lie, and parses back and redacts only the small parts that
+    hold a hit. The result is the gated bytes with those parts replaced: what
+    was scanned is what is written, and parts redacted are plain JSON values
+    whatever the caller's types were.
     """
-    root = state if type(state) in (dict, list) else orjson.loads(data)
-    before = clean.redactions
-    result = _redact_suspicious(root, clean)
-    return data if clean.redactions == before else orjson.dumps(result)
+    hits = gate_hits(data)
+    cuts: list[_Cut] = []
+    if hits:
+        root = state if type(state) in (dict, list) else orjson.loads(data)
+        _look_into(root, data, 0, len(data), hits, clean, cuts)
+    if not cuts:
+        clean.add(clean.digest(data))
+        return data
+    pieces: list[bytes] = []
+    pos = 0
+    for start, end, new in cuts:
+        pieces += (data[pos:start], new)
+        pos = end
+    pieces.append(data[pos:])
+    return b"".join(pieces)
 
 
-def _redact_suspicious(value: Any, clean: CleanParts) -> Any:
-    """Same result as `redact_obj(value)` for a value whose JSON tripped the gate.
+def _look_into(
+    value: Any, data: bytes, start: int, end: int, hits: list[int], clean: CleanParts,
+    cuts: list[_Cut],
+) -> None:  # fmt: skip
+    """Cuts for `data[start:end]`, the JSON of `value`, in which the gate fired.
 
-    A big container is split: its children's JSON is gated in ~64 KiB groups,
-    clean children (or ones seen clean before) are kept as they are, and only
-    suspicious ones are walked (or split again). On a transcript-like state
-    this walks a few percent of it.
+    A hit belongs to the child holding the last byte of its match: a match never
+    leaves the JSON string or object entry it is in. Big containers are looked
+    into again, other children with a hit are redacted whole.
     """
-    if isinstance(value, dict):
-        entries = list(value.items())
-        parts = [orjson.dumps({k: v}) for k, v in entries]  # the key is context
-        walk = [_is_big(p, v) for p, (_, v) in zip(parts, entries, strict=True)]
-        out: dict[str, Any] = {}
-        flags = _suspicious(parts, clean, walk)
-        for (key, child), part, flag, big in zip(entries, parts, flags, walk, strict=True):
-            if not flag:
-                out[key] = child
-            elif big:
-                safe_key = redact_text(key)  # a container: no key rule
-                clean.redactions += safe_key != key
-                out[safe_key] = _walk_container(child, part, clean)
-            else:
-                out.update(_redact_leaf({key: child}, part, clean))
-        return out
-    if isinstance(value, list):
+    kids = _children(value, data, start, end)
+    if kids is None:
+        _redact_part(data, start, end, False, clean, cuts)
+        return
+    starts = [k[0] for k in kids]
+    first, last = bisect.bisect_right(hits, start), bisect.bisect_right(hits, end)
+    flagged = sorted({max(0, bisect.bisect_right(starts, e - 1) - 1) for e in hits[first:last]})
+    for i in flagged:
+        a, b, key, child = kids[i]
+        if b - a <= _GROUP_BYTES or not isinstance(child, dict | list):
+            _redact_part(data, a, b, key is not None, clean, cuts)
+        elif key is None:
+            _look_into(child, data, a, b, hits, clean, cuts)
+        else:
+            key_end = a + len(orjson.dumps(key))
+            safe_key = redact_text(key)  # `redact_obj` applies no key rule to a container
+            if safe_key != key:
+                cuts.append((a, key_end, orjson.dumps(safe_key)))
+            _look_into(child, data, key_end + 1, b, hits, clean, cuts)
+
+
+def _children(
+    value: Any, data: bytes, start: int, end: int
+) -> list[tuple[int, int, str | None, Any]] | None:
+    """Where each child of a dict or list lies in `data[start:end]`: (start, end, key, child).
+
+    Children of a dict are its `"key":value` entries. None when `value` is not
+    a container, or when its children do not serialize to exactly these bytes
+    (then the caller redacts the bytes as they are).
+    """
+    items: list[tuple[str | None, Any]]
+    if isinstance(value, dict) and value:
+        items = list(value.items())
+        parts = [orjson.dumps({k: v})[1:-1] for k, v in items]
+    elif isinstance(value, list) and value:
+        items = [(None, v) for v in value]
         parts = [orjson.dumps(v) for v in value]
-        walk = [_is_big(p, v) for p, v in zip(parts, value, strict=True)]
-        flags = _suspicious(parts, clean, walk)
-        return [
-            child
-            if not flag
-            else _walk_container(child, part, clean)
-            if big
-            else _redact_leaf(child, part, clean)
-            for child, part, flag, big in zip(value, parts, flags, walk, strict=True)
-        ]
-    redacted = redact_obj(value)
-    if redacted != value:
-        clean.redactions += 1
-    return redacted
-
-
-def _is_big(part: bytes, value: Any) -> bool:
-    return len(part) > _GROUP_BYTES and isinstance(value, dict | list)
-
-
-def _walk_container(value: Any, part: bytes, clean: CleanParts) -> Any:
-    redacted = _redact_suspicious(value, clean)
-    if redacted == value:
-        clean.add(clean.digest(part))
-    return redacted
-
-
-def _redact_leaf(value: Any, part: bytes, clean: CleanParts) -> Any:
-    value = orjson.loads(part)  # plain JSON values, whatever the caller's types were
-    redacted = redact_obj(value)
-    if redacted == value:
-        clean.add(clean.digest(part))
     else:
-        clean.redactions += 1
-    return redacted
+        return None
+    brackets = b"{}" if isinstance(value, dict) else b"[]"
+    if data[start] != brackets[0] or data[end - 1] != brackets[1]:
+        return None
+    kids = []
+    pos = start + 1
+    for part, (key, child) in zip(parts, items, strict=True):
+        if not data.startswith(part, pos):
+            return None
+        kids.append((pos, pos + len(part), key, child))
+        pos += len(part) + 1
+        if data[pos - 1] != (_COMMA if pos < end else brackets[1]):
+            return None
+    return kids if pos == end else None
 
 
-def _suspicious(parts: list[bytes], clean: CleanParts, walk: list[bool]) -> list[bool]:
-    """Which of these JSON texts trip the gate, testing small neighbours together.
-
-    A big container (`walk`) not seen before is flagged without gating it whole:
-    the walk gates its children anyway, and most of them are usually known clean.
-    """
-    if len(parts) == 1:
-        return [True]  # the parent tripped it, and this is all there is
-    digests = [clean.digest(p) for p in parts]
-    flags = [False] * len(parts)
-    todo = []
-    for k, d in enumerate(digests):
-        if d in clean:
-            continue
-        if walk[k]:
-            flags[k] = True
-        else:
-            todo.append(k)
-    i = 0
-    while i < len(todo):
-        j, size = i + 1, len(parts[todo[i]])
-        while j < len(todo) and size + len(parts[todo[j]]) <= _GROUP_BYTES:
-            size += len(parts[todo[j]])
-            j += 1
-        group = todo[i:j]
-        if might_contain_secret(b",".join(parts[k] for k in group)):
-            for k in group:
-                flags[k] = len(group) == 1 or might_contain_secret(parts[k])
-                if not flags[k]:
-                    clean.add(digests[k])
-        else:
-            for k in group:
-                clean.add(digests[k])
-        i = j
-    return flags
+def _redact_part(
+    data: bytes, start: int, end: int, entry: bool, clean: CleanParts, cuts: list[_Cut]
+) -> None:
+    """Redact `data[start:end]`, a JSON value or (`entry`) one `"key":value` of an object."""
+    part = b"{" + data[start:end] + b"}" if entry else data[start:end]
+    digest = clean.digest(part)
+    if digest in clean:
+        return
+    value = orjson.loads(part)
+    redacted = redact_obj(value)
+    if redacted == value:
+        clean.add(digest)
+        return
+    new = orjson.dumps(redacted)
+    cuts.append((start, end, new[1:-1] if entry else new))
 
 
 def _write_synced(path: Path, blob: bytes) -> None:

@@ -35,6 +35,8 @@ class CacheMetrics(BaseModel):
     misses: int
     hit_rate: float | None = Field(None, description="hits / lookups since start")
     lookups_per_s: float = 0.0
+    evictions: int = Field(0, description="entries pushed out by the size bounds since start")
+    bytes: int = Field(0, description="what the layer holds now")
 
 
 class RatioMetrics(BaseModel):

@@ -73,6 +73,12 @@ def prometheus_text(snapshot: MetricsSnapshot) -> str:
         out.family("cache_misses_total", "counter", "Cache lookups the layer could not answer.")
         for c in snapshot.cache:
             out.sample("cache_misses_total", c.misses, layer=c.layer)
+        out.family("cache_evictions_total", "counter", "Entries pushed out by the size bounds.")
+        for c in snapshot.cache:
+            out.sample("cache_evictions_total", c.evictions, layer=c.layer)
+        out.family("cache_bytes", "gauge", "Bytes the layer holds.")
+        for c in snapshot.cache:
+            out.sample("cache_bytes", c.bytes, layer=c.layer)
     if snapshot.ratios:
         out.family("compression_ratio", "gauge", "Raw bytes per stored byte, per artifact kind.")
         for r in snapshot.ratios:

@@ -59,6 +59,8 @@ class Metrics:
         self._seconds: deque[tuple[int, Window]] = deque(maxlen=SECONDS_KEPT)
         self._hits: dict[str, int] = {}
         self._misses: dict[str, int] = {}
+        self._evictions: dict[str, int] = {}
+        self._cache_bytes: dict[str, int] = {}
         self._ratios: dict[str, tuple[int, int]] = {}
         self._queue = QueueMetrics()
 
@@ -85,6 +87,15 @@ class Metrics:
         with self._lock:
             self._misses[layer] = self._misses.get(layer, 0) + 1
             self._current.misses[layer] = self._current.misses.get(layer, 0) + 1
+
+    def evicted(self, layer: str, count: int = 1) -> None:
+        with self._lock:
+            self._evictions[layer] = self._evictions.get(layer, 0) + count
+
+    def cache_bytes(self, layer: str, nbytes: int) -> None:
+        """What the layer holds now (a level, not a total)."""
+        with self._lock:
+            self._cache_bytes[layer] = nbytes
 
     def ratio(self, kind: str, raw: int, stored: int) -> None:
         """Adds one artifact of `kind` that took `stored` bytes for `raw` bytes of input."""
@@ -148,16 +159,12 @@ class Metrics:
                 for key, totals in sorted(self._totals.items())
             ]
             cache = [
-                CacheMetrics(
-                    layer=layer,
-                    hits=self._hits.get(layer, 0),
-                    misses=self._misses.get(layer, 0),
-                    hit_rate=self._hits.get(layer, 0)
-                    / (self._hits.get(layer, 0) + self._misses.get(layer, 0)),
-                    lookups_per_s=(recent.hits.get(layer, 0) + recent.misses.get(layer, 0)) / span,
-                )
-                for layer in sorted(set(self._hits) | set(self._misses))
-            ]
+                _cache_metrics(layer, self._hits.get(layer, 0), self._misses.get(layer, 0),
+                               recent, span, self._evictions.get(layer, 0),
+                               self._cache_bytes.get(layer, 0))
+                for layer in sorted(set(self._hits) | set(self._misses) | set(self._evictions)
+                                    | set(self._cache_bytes))
+            ]  # fmt: skip
             ratios = [
                 RatioMetrics(kind=kind, raw_bytes=raw, stored_bytes=stored,
                              ratio=raw / stored if stored else None)
@@ -172,6 +179,20 @@ class Metrics:
             ratios=ratios,
             queue=self._queue,
         )
+
+
+def _cache_metrics(
+    layer: str, hits: int, misses: int, recent: Window, span: float, evictions: int, nbytes: int
+) -> CacheMetrics:
+    return CacheMetrics(
+        layer=layer,
+        hits=hits,
+        misses=misses,
+        hit_rate=hits / (hits + misses) if hits + misses else None,
+        lookups_per_s=(recent.hits.get(layer, 0) + recent.misses.get(layer, 0)) / span,
+        evictions=evictions,
+        bytes=nbytes,
+    )
 
 
 def _op_metrics(key: OpKey, totals: _Totals, recent: Window, span: float) -> OpMetrics:

@@ -115,7 +115,7 @@ def atomic_output(dst: Path, *, md5: bool = True) -> Iterator[HashingWriter]:
 
 
 def make_compressor(
-    level: int, *, long_distance: bool, size_hint: int | None = None
+    level: int, *, long_distance: bool, size_hint: int | None = None, threads: int = 0
 ) -> zstandard.ZstdCompressor:
     """A compressor writing frame checksums; with LDM, a window sized to the data.
 
@@ -129,12 +129,12 @@ def make_compressor(
             hint=f"use a level from 1 to {zstandard.MAX_COMPRESSION_LEVEL} (3 is the default)",
         )
     if not long_distance:
-        return zstandard.ZstdCompressor(level=level, write_checksum=True)
+        return zstandard.ZstdCompressor(level=level, write_checksum=True, threads=threads)
     window_log = MAX_WINDOW_LOG
     if size_hint is not None:
         window_log = min(MAX_WINDOW_LOG, max(_MIN_WINDOW_LOG, max(size_hint - 1, 1).bit_length()))
     params = zstandard.ZstdCompressionParameters.from_level(
-        level, enable_ldm=True, window_log=window_log, write_checksum=1
+        level, enable_ldm=True, window_log=window_log, write_checksum=1, threads=threads
     )
     return zstandard.ZstdCompressor(compression_params=params)
 

@@ -18,6 +18,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from core.cache.objects import ObjectCache
 from core.config import Config
 from core.errors import BadInputError, JobMustWait
 from core.events import EventBus
@@ -56,6 +57,7 @@ async def run_backup(
     scope: str,
     retry: RetryPolicy,
     metrics: Metrics | None = None,
+    cache: ObjectCache | None = None,
 ) -> dict[str, Any]:
     target = config.target(str(ctx.params["target"]))
     sessions = [str(s) for s in ctx.params["sessions"]]
@@ -119,7 +121,7 @@ async def run_backup(
     try:
         if todo:
             key = await asyncio.to_thread(target_key, target, scope)
-            store = open_store(target, scope, retry, metrics)
+            store = open_store(target, scope, retry, metrics, cache)
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(PARALLEL, len(todo))):
                     group.create_task(worker())

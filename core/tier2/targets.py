@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.cache.objects import ObjectCache
+from core.cache.store import CachingStore, cache_namespace
 from core.config import TargetConfig
 from core.errors import TierkeeperError
 from core.metrics.registry import Metrics
@@ -36,10 +38,16 @@ def open_store(
     scope: str,
     retry: RetryPolicy | None = None,
     metrics: Metrics | None = None,
+    cache: ObjectCache | None = None,
+    *,
+    read_through: bool = True,
 ) -> Store:
     """The target's store wrapped in the retry policy; `scope` names its keyring entries.
 
-    With `metrics`, every attempt is timed (inside the retry, so retries show)."""
+    With `metrics`, every attempt is timed (inside the retry, so retries show). With
+    `cache`, reads go through it and writes invalidate it; it sits outside the retry and
+    the timing, so a hit costs no remote call and is not counted as one.
+    `read_through=False` keeps the invalidation but always reads the remote (verify)."""
     policy = retry or RetryPolicy()
     inner: Store
     if target.kind == "drive":
@@ -55,12 +63,16 @@ def open_store(
         inner = FolderStore(Path(target.path).expanduser(), name=target.name)
     if metrics is not None:
         inner = MeteredStore(inner, metrics, target.kind)
-    return RetryingStore(
+    retrying = RetryingStore(
         inner,
         attempts=policy.attempts,
         base_delay=policy.base_delay,
         max_delay=policy.max_delay,
     )
+    if cache is None:
+        return retrying
+    namespace = cache_namespace(target.kind, target.name, target.where, target.prefix)
+    return CachingStore(retrying, cache, namespace, read_through=read_through)
 
 
 def secrets_scope(workspace_root: Path) -> str:

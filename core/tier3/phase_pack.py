@@ -18,8 +18,6 @@ for. Snapshot tarballs are unpacked into the phase tarball member by member
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,7 +27,6 @@ from typing import IO, BinaryIO, cast
 
 from core.packing import IntegrityError, MemberInfo, Packed
 from core.packing.compress import (
-    CHUNK,
     HashingWriter,
     atomic_output,
     make_compressor,
@@ -37,8 +34,11 @@ from core.packing.compress import (
 )
 from core.packing.crypto import Key, decrypt_file
 from core.packing.manifest import Manifest, ManifestFile
+from core.packing.tar_writer import ShortMemberError, TarWriter, fixed_member
 from core.tier2.backup import ENCRYPTED
 
+COMPRESS_THREADS = 2
+"""zstd's own workers compress while this thread reads, checks and frames the members."""
 LONG_WINDOW_LOG = 27
 """2**27 = 128 MiB: what a decoder must be ready to hold; `zstd --long=27` reads it."""
 
@@ -56,42 +56,15 @@ Fetch = Callable[[str, BinaryIO], None]
 """Writes the object at a key into the file (a blocking call, run in a worker thread)."""
 
 
-class _Checked(io.RawIOBase):
-    """Reads through, hashing; tar pulls exactly `size` bytes from it."""
-
-    def __init__(self, inner: IO[bytes]) -> None:
-        self._inner = inner
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.sha.update(data)
-        self.size += n
-        return n
-
-
-def _member(name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o644
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
 def _add_checked(
-    tar: tarfile.TarFile, name: str, size: int, sha256: str, stream: IO[bytes], what: str
+    tar: TarWriter, name: str, size: int, sha256: str, stream: IO[bytes], what: str
 ) -> MemberInfo:
-    checked = _Checked(stream)
-    tar.addfile(_member(name, size), cast(IO[bytes], checked))
-    if checked.size != size or checked.sha.hexdigest() != sha256:
+    try:
+        got = tar.add(fixed_member(name, size), stream)
+        longer = stream.read(1) != b""
+    except ShortMemberError:
+        got, longer = "", False
+    if longer or got != sha256:
         raise IntegrityError(
             f"{what} does not match its Tier 2 manifest; the archive was not made",
             hint="run `tierkeeper verify --deep` on the Tier 2 target, back the session "
@@ -139,7 +112,7 @@ def build_phase_tarball(
     """Blocking: run it in a worker thread. `progress` gets the raw bytes added."""
     members: list[MemberInfo] = []
     raw_total = sum(f.size for s in sessions for f in s.manifest.files)
-    cctx = make_compressor(level, long_distance=True, size_hint=raw_total)
+    cctx = make_compressor(level, long_distance=True, size_hint=raw_total, threads=COMPRESS_THREADS)
     with (
         tempfile.TemporaryDirectory(prefix="tierkeeper-archive-") as tmp,
         atomic_output(dst) as out,
@@ -147,22 +120,22 @@ def build_phase_tarball(
         work = _Work(Path(tmp), key, fetch)
         with cctx.stream_writer(cast(IO[bytes], out), closefd=False) as zw:
             tar_stream = HashingWriter(zw, md5=False)
-            with tarfile.open(fileobj=cast(IO[bytes], tar_stream), mode="w|",
-                              format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:  # fmt: skip
-                for source in sorted(sessions, key=lambda s: s.session_id):
-                    base = f"{phase}/sessions/session_{source.session_id}"
-                    for entry in source.manifest.files:
-                        local = work.download(f"{source.prefix}/{entry.stored_name}", entry)
-                        if entry.members:
-                            members += _add_snapshots(tar, base, entry, local)
-                        else:
-                            with _zstd_reader(local) as reader:
-                                members.append(_add_checked(
-                                    tar, f"{base}/{entry.name}", entry.size, entry.sha256,
-                                    reader, f"{source.session_id}/{entry.name}",
-                                ))  # fmt: skip
-                        if progress is not None:
-                            progress(entry.size)
+            tar = TarWriter(tar_stream)
+            for source in sorted(sessions, key=lambda s: s.session_id):
+                base = f"{phase}/sessions/session_{source.session_id}"
+                for entry in source.manifest.files:
+                    local = work.download(f"{source.prefix}/{entry.stored_name}", entry)
+                    if entry.members:
+                        members += _add_snapshots(tar, base, entry, local)
+                    else:
+                        with _zstd_reader(local) as reader:
+                            members.append(_add_checked(
+                                tar, f"{base}/{entry.name}", entry.size, entry.sha256,
+                                reader, f"{source.session_id}/{entry.name}",
+                            ))  # fmt: skip
+                    if progress is not None:
+                        progress(entry.size)
+            tar.close()
         return Packed(
             raw_size=tar_stream.size,
             raw_sha256=tar_stream.sha256,
@@ -173,9 +146,7 @@ def build_phase_tarball(
         )
 
 
-def _add_snapshots(
-    tar: tarfile.TarFile, base: str, entry: ManifestFile, local: Path
-) -> list[MemberInfo]:
+def _add_snapshots(tar: TarWriter, base: str, entry: ManifestFile, local: Path) -> list[MemberInfo]:
     expected = entry.member_digests()
     sizes = {m.name: m.size for m in entry.members}
     added: list[MemberInfo] = []

@@ -44,8 +44,8 @@ GEN = Path(__file__).resolve().parents[3] / "shared" / "bench" / "gen_sessions.p
 
 
 def _sizes(quick: bool) -> tuple[int, int]:
-    """(Claude corpus MB, plan-layout sessions MB)."""
-    return (8, 8) if quick else (150, 100)
+    """(Claude corpus MB, plan-layout sessions MB): the issue asks for ≥ 1 GB of sessions."""
+    return (8, 8) if quick else (150, 1024)
 
 
 def _plan_sessions(size_mb: int) -> Path:
@@ -84,23 +84,26 @@ async def _phase_from_plan(svc: Service, data: Path) -> None:
     await svc.import_now([str(svc.workspace.root)], "tierkeeper")
 
 
-async def _archive(root: Path, data: Path, kind: str, s3: Any) -> dict[str, float]:
+async def _set_up(root: Path, data: Path, kind: str) -> float:
+    """Phase p1 imported, backed up to a folder target and closed; returns Tier 2's bytes."""
     from core.local import lifecycle
 
-    ws = root / f"ws-{kind}"
-    async with await Service.start(ws) as svc:
+    async with await Service.start(root / f"ws-{kind}") as svc:
         await lifecycle.phase_new(svc.db, svc.workspace, "p1")
         await (_phase_from_claude if kind == "claude" else _phase_from_plan)(svc, data)
         await svc.add_folder_target("t2", str(root / f"t2-{kind}"))
         job = await svc.start_backup([], "t2")
         done = await svc.jobs.wait(job.id)
         assert done.state == JobState.DONE and not (done.result or {}).get("failed"), done
-        tier2 = float((done.result or {}).get("stored_bytes", 0))
         await lifecycle.phase_close(svc.db, svc.workspace, "p1")
-        bucket = f"bench-{kind}"
-        s3.create_bucket(Bucket=bucket)
+        return float((done.result or {}).get("stored_bytes", 0))
+
+
+async def _archive(root: Path, kind: str, endpoint: str, bucket: str) -> dict[str, float]:
+    """The timed part, in a process of its own so its peak RSS is the archive's alone."""
+    async with await Service.start(root / f"ws-{kind}") as svc:
         store = S3Store(
-            S3Settings(bucket=bucket, endpoint_url=s3.meta.endpoint_url, region="us-east-1",
+            S3Settings(bucket=bucket, endpoint_url=endpoint, region="us-east-1",
                        addressing="path", storage_class="STANDARD"),
             name="deep", access_key=os.environ["AWS_ACCESS_KEY_ID"],
             secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
@@ -112,10 +115,40 @@ async def _archive(root: Path, data: Path, kind: str, s3: Any) -> dict[str, floa
         )  # fmt: skip
         seconds = time.perf_counter() - t0
         await store.close()
-    return {"seconds": seconds, "raw": float(dir_size(data)),
-            "tarball_raw": float(result.raw_bytes),
-            "stored": float(result.stored_bytes), "tier2": tier2,
-            "sessions": float(result.sessions)}  # fmt: skip
+    return {"seconds": seconds, "tarball_raw": float(result.raw_bytes),
+            "stored": float(result.stored_bytes), "sessions": float(result.sessions),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+
+
+def _archive_in_child(root: Path, kind: str, endpoint: str, bucket: str) -> dict[str, float]:
+    code = (
+        "import asyncio, json, sys; from pathlib import Path; "
+        "from tests.benchmarks.bench_archive import _archive; "
+        "print(json.dumps(asyncio.run(_archive(Path(sys.argv[1]), *sys.argv[2:]))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root), kind, endpoint, bucket],
+        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    out: dict[str, float] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _restic(root: Path, data: Path, endpoint: str, bucket: str, s3: Any) -> dict[str, float]:
+    """restic's backup of the same files to the same server, when it is installed."""
+    env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": f"s3:{endpoint}/{bucket}",
+           "RESTIC_CACHE_DIR": str(root / "restic-cache")}  # fmt: skip
+    s3.create_bucket(Bucket=bucket)
+    subprocess.run(["restic", "init", "-q"], env=env, check=True, capture_output=True)
+    t0 = time.perf_counter()
+    subprocess.run(["restic", "backup", "-q", str(data)], env=env, check=True, capture_output=True)
+    seconds = time.perf_counter() - t0
+    stored = sum(
+        o["Size"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    )
+    return {"seconds": seconds, "stored": float(stored)}
 
 
 def _floor(root: Path, data: Path, s3: Any, bucket: str) -> dict[str, float]:
@@ -145,39 +178,55 @@ def run(quick: bool) -> Result:
         os.environ["AWS_ACCESS_KEY_ID"] = server.access_key
         os.environ["AWS_SECRET_ACCESS_KEY"] = server.secret_key
         s3 = server.client(timeout=120)
+        restic = shutil.which("restic")
         for kind, data in sets.items():
-            log(f"archive: floor (tar | zstd -3 + one upload) on {kind}, {mb(dir_size(data))}")
+            raw = float(dir_size(data))
+            log(f"archive: floor (tar | zstd -3 + one upload) on {kind}, {mb(raw)}")
             floor = _floor(root, data, s3, f"floor-{kind}")
             log(f"archive: {kind}: import, back up (not timed), then archive the phase")
-            ours = asyncio.run(_archive(root, data, kind, s3))
+            tier2 = asyncio.run(_set_up(root, data, kind))
+            s3.create_bucket(Bucket=f"bench-{kind}")
+            ours = _archive_in_child(root, kind, server.endpoint, f"bench-{kind}")
             rate = ours["tarball_raw"] / ours["seconds"]
-            floor_rate = dir_size(data) / floor["seconds"]
+            floor_rate = raw / floor["seconds"]
             label = "Claude Code corpus" if kind == "claude" else "plan-layout sessions"
             res.rows += [
                 Row(f"Archive to S3, {label}, {mb(ours['tarball_raw'])}",
                     f"{rate / 1e6:.1f} MB/s", "≥ 0.8 × tar \\| zstd -3 + upload",
                     rate / floor_rate >= GOAL_RATIO, f"{floor_rate / 1e6:.1f} MB/s",
                     f"{rate / floor_rate:.2f}×"),
-                Row(f"Archive: bytes stored ÷ raw, {label}", f"{ours['stored'] / ours['raw']:.3f}",
-                    "≤ 0.10", ours["stored"] / ours["raw"] <= 0.10,
-                    f"{floor['size'] / dir_size(data):.3f} (tar \\| zstd -3)", "—"),
+                Row(f"Archive: bytes stored ÷ raw, {label}", f"{ours['stored'] / raw:.3f}",
+                    "≤ 0.10", ours["stored"] / raw <= 0.10,
+                    f"{floor['size'] / raw:.3f} (tar \\| zstd -3)", "—"),
+                Row(f"Archive: peak RSS of the archiving process, {label}",
+                    f"{ours['rss_mb']:.0f} MB", "< 250 MB", ours["rss_mb"] < 250, "—", "—"),
             ]  # fmt: skip
+            if restic is not None:
+                log(f"archive: restic backup of {kind} to the same server")
+                theirs = _restic(root, data, server.endpoint, f"restic-{kind}", s3)
+                res.rows.append(Row(
+                    f"Archive vs restic, {label}: stored bytes (and speed)",
+                    f"{mb(ours['stored'])} ({rate / 1e6:.0f} MB/s)", "fewer bytes than restic",
+                    ours["stored"] < theirs["stored"],
+                    f"restic {mb(theirs['stored'])} ({raw / theirs['seconds'] / 1e6:.0f} MB/s)",
+                    f"{ours['stored'] / theirs['stored']:.2f}× bytes",
+                ))  # fmt: skip
             details.append(
-                f"{label}: {int(ours['sessions'])} sessions; raw {mb(ours['raw'])} (the data "
-                f"set's files); Tier 2 held {mb(ours['tier2'])} "
-                f"({ours['tier2'] / ours['raw']:.3f} of raw); the phase tarball "
-                f"{mb(ours['stored'])}."
+                f"{label}: {int(ours['sessions'])} sessions; raw {mb(raw)} (the data "
+                f"set's files); Tier 2 held {mb(tier2)} ({tier2 / raw:.3f} of raw); the "
+                f"phase tarball {mb(ours['stored'])}; archiving process peak RSS "
+                f"{ours['rss_mb']:.0f} MB (Python, the service and the archive)."
             )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    res.rows.append(Row("Archive: peak RSS (whole benchmark process)", f"{peak:.0f} MB",
-                        "< 250 MB", peak < 250, "—", "—"))  # fmt: skip
+        if restic is None:
+            details.append("restic is not installed here: no side-by-side row.")
     res.method = (
         "Each data set is imported into a fresh workspace as phase p1, backed up to a folder "
         "target, and the phase closed (not timed). Timed: `archive_phase` from that folder to "
         "an S3 target on SeaweedFS (loopback): every Tier 2 artifact read back and checked, "
         "decompressed into one tar stream compressed with zstd 3 and long-distance matching "
         "(128 MiB window), uploaded by our own multipart code with SHA-256 checksums the "
-        "server verifies, the manifest written and read back. Floor: `tar | zstd -3 -T1` of "
+        "server verifies, the manifest written and read back — in a process of its own, whose "
+        "peak RSS is reported. Floor: `tar | zstd -3 -T1` of "
         "the same raw files into one file plus one boto3 upload of it to the same server."
     )
     res.details = details

@@ -114,5 +114,52 @@ def render(results: list[Result], *, quick: bool, total_seconds: float) -> str:
             out += [f"Method: {res.method}", ""]
         out += res.details
         out += ["", f"Peak RSS {res.peak_rss_mb:.0f} MB; {res.seconds:.1f} s for this benchmark."]
+    out += peers_section()
     out.append("")
     return "\n".join(out)
+
+
+PEER_RESULTS = Path(__file__).resolve().parents[2] / "docs" / "bench-results"
+
+
+def peers_section(results: Path = PEER_RESULTS) -> list[str]:
+    """The newest `make bench-peers` run (../shared/bench/peers.sh), kept as it was measured:
+    that script takes minutes, so `make bench` renders its last result instead of rerunning."""
+    runs = sorted(results.glob("*.jsonl"))
+    if not runs:
+        return []
+    import json
+
+    newest = runs[-1]
+    rows = [json.loads(line) for line in newest.read_text().splitlines() if line.strip()]
+    if not rows:
+        return []
+    stamp = newest.name.split("-", 1)[0]
+    try:
+        when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        when = stamp
+    floor = rows[0]["mb_s"] or 1.0
+    out = [
+        "",
+        "## Peers (../shared/bench)",
+        "",
+        f"Run: {when} (`make bench-peers`, {newest.name}). restic, rclone and borg beside"
+        " Tierkeeper's `tree backup`/`tree restore` on the same generated agent data and one"
+        " local SeaweedFS S3 server (borg: a local repository, it has no S3 backend); the"
+        " incremental round follows a change to 5 % of the sessions. × floor is throughput"
+        " relative to `tar | zstd -3` plus one upload; stored/in counts everything in the"
+        " bucket (for incremental rows: both rounds).",
+        "",
+        "| tool | scenario | MB in | s | MB/s | × floor | CPU s | RSS MB | stored/in"
+        " | restore s | verify |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        restore = f"{r['restore_s']:.1f}" if r.get("restore_s") is not None else "-"
+        out.append(
+            f"| {r['tool']} | {r['scenario']} | {r['mb_in']:.0f} | {r['seconds']:.1f}"
+            f" | {r['mb_s']:.0f} | {r['mb_s'] / floor:.2f} | {r['cpu_s']:.1f} | {r['rss_mb']}"
+            f" | {r['ratio']:.3f} | {restore} | {r.get('verify') or '-'} |"
+        )
+    return out

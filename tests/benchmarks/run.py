@@ -33,6 +33,8 @@ BENCHMARKS = (
     "backup",
     "drive",
     "archive",
+    "daemon",
+    "cache",
 )
 
 

@@ -52,7 +52,7 @@ def test_without_a_target_the_dashboard_says_how_to_add_one(make_window, tmp_pat
     assert page.running.job_ids() == [] and page.running.empty.isVisibleTo(page)
     button = h.window.backup_button
     assert not button.isEnabled()
-    assert "tierkeeper target add folder" in button.toolTip()
+    assert "Run set-up wizard" in button.toolTip()
 
 
 def test_import_on_the_local_card_opens_the_sessions_import(make_window, tmp_path) -> None:

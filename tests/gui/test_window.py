@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from gui.main_window import MainWindow
-from gui.placeholder_page import PlaceholderPage
+from gui.settings_page import SettingsPage
 
 pytestmark = pytest.mark.gui
 
@@ -36,19 +36,20 @@ def test_empty_workspace_shows_the_import_empty_state(make_window, tmp_path: Pat
     assert page.row_count() == 0
 
 
-def test_unbuilt_pages_say_what_they_will_do(make_window, tmp_path: Path) -> None:
+def test_the_settings_page_shows_the_workspace_and_offers_the_wizard(
+    make_window, tmp_path: Path
+) -> None:
     h = make_window(tmp_path / "ws")
-    for name in ("settings",):
-        h.window.show_page(name)
-        page = h.window.pages.currentWidget()
-        assert isinstance(page, PlaceholderPage)
-        assert "backup tiers" in page.state.title.text()
-        assert len(page.state.text.text()) > 40
+    h.window.show_page("settings")
+    page = h.window.pages.currentWidget()
+    assert isinstance(page, SettingsPage)
+    assert str(tmp_path / "ws") in page.workspace_label.toolTip()
+    assert page.wizard_button.text() == "Run set-up wizard…"
 
 
 def test_sidebar_switches_pages(make_window, tmp_path: Path) -> None:
     h = make_window(tmp_path / "ws")
-    h.window.nav.setCurrentRow(3)
+    h.window.nav.setCurrentRow(4)
     assert h.window.current_page() == "search"
     assert h.window.pages.currentWidget() is h.window.search
     h.window.nav.setCurrentRow(2)

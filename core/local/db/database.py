@@ -18,6 +18,7 @@ from typing import Any
 import aiosqlite
 
 from core.errors import CorruptDatabaseError, StorageFullError, TierkeeperError
+from core.local.db.fixups import FIXUPS
 from core.local.db.schema import LATEST, MIGRATIONS
 
 Row = sqlite3.Row
@@ -57,6 +58,8 @@ class Database:
         self.on_query: Callable[[str, float], None] | None = None
         """Told ("read" | "tx", seconds) after each read and each transaction (lock
         wait included): the metrics registry's hook, None when nobody counts."""
+        self.on_commit: list[Callable[[Sequence[str]], None]] = []
+        """Told the statements of each committed transaction: the query cache's signal."""
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Database:
@@ -102,6 +105,9 @@ class Database:
         for version in range(found, target):
             async with self.transaction() as conn:
                 await conn.executescript_in_tx(MIGRATIONS[version])
+                fixup = FIXUPS.get(version + 1)
+                if fixup is not None:
+                    await fixup(conn)
                 await conn.execute(f"PRAGMA user_version={version + 1}")
         return found
 
@@ -117,6 +123,8 @@ class Database:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 yield tx
                 await self._conn.execute("COMMIT")
+                for hook in self.on_commit:
+                    hook(tx.statements)
                 if self.on_query is not None:
                     self.on_query("tx", time.perf_counter() - start)
             except sqlite3.Error as exc:
@@ -173,12 +181,16 @@ class Transaction:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        self.statements: list[str] = []
+        """What was sent, for `Database.on_commit`."""
 
     async def execute(self, sql: str, params: Params = ()) -> int:
+        self.statements.append(sql)
         async with self._conn.execute(sql, params) as cur:
             return int(cur.lastrowid or 0)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self.statements.append(sql)
         await self._conn.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
@@ -193,6 +205,7 @@ class Transaction:
     async def executescript_in_tx(self, script: str) -> None:
         """Runs a multi-statement script without the implicit COMMIT of executescript."""
         for statement in _split_sql(script):
+            self.statements.append(statement)
             await self._conn.execute(statement)
 
 

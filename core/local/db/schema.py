@@ -268,7 +268,12 @@ CREATE INDEX metrics_series ON metrics(op, tier, resolution, ts);
 CREATE INDEX metrics_age ON metrics(resolution, ts);
 """
 
+V8_REDACTED_TOOL_CALLS = """
+-- no change of shape: core/local/db/fixups.py redacts tool_calls' stored previews
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS, V6_ARCHIVES, V7_METRICS,
+    V8_REDACTED_TOOL_CALLS,
 )  # fmt: skip
 LATEST = len(MIGRATIONS)

@@ -433,6 +433,13 @@ def redact_record(rec: ParsedMessage) -> ParsedMessage:
         rec.text = redact_text(rec.text)
     if rec.tools and contains_secret(rec.tools):
         rec.tools = redact_text(rec.tools)
+    # tool_calls keeps previews of inputs and of failed outputs (quoted by the phase review)
+    for use in rec.tool_uses:
+        if use.input and contains_secret(use.input):
+            use.input = redact_text(use.input)
+    for res in rec.tool_results:
+        if res.output and contains_secret(res.output):
+            res.output = redact_text(res.output)
     return rec
 
 
