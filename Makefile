@@ -21,9 +21,13 @@ venv: $(STAMP)
 system-deps:
 	@bash .ci/system-deps
 
-# The embedded default: the default workspace. On a workspace with nothing set up the
-# window opens the set-up wizard (sources, a backup folder or Google Drive, S3, schedule).
+# The embedded default: the default workspace with a local folder as its backup target, so
+# every button works with no account; the first window offers the set-up wizard (sources,
+# another folder or Google Drive, S3, schedule).
+DEFAULT_TARGET ?= $(HOME)/.local/share/tierkeeper-backup
 run: system-deps venv
+	@$(BIN)/tierkeeper target list --json 2>/dev/null | grep -q '"name"' || \
+	  $(BIN)/tierkeeper target add folder local "$(DEFAULT_TARGET)" || true
 	$(BIN)/tierkeeper gui
 
 lint: venv

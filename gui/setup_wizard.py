@@ -34,9 +34,11 @@ PAGE_NAMES = ("welcome", "sources", "schedule", "encryption", "backup", "archive
 
 
 def wants_first_run(settings: Settings, qsettings: QSettings) -> bool:
-    """A workspace with nothing set up, whose user has not turned the wizard away."""
+    """A workspace whose agent folders are not chosen yet, and a user who has not turned
+    the wizard away. A backup target alone does not count as set up: `make run` gives every
+    new workspace a local folder target, so the app works before any choice is made."""
     seen = bool(qsettings.value(SEEN_KEY, False, type=bool))
-    return not settings.targets and not settings.sources and not seen
+    return not settings.sources and not seen
 
 
 @dataclass

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QSettings, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QImage
 from PySide6.QtWidgets import QWizard
 
-from core.client import JobInfo
+from core.client import ConfigPatch, FolderTargetSpec, JobInfo
 from core.errors import ExitCode
 from core.models import JobState
 from gui.app import main
@@ -111,6 +111,18 @@ def test_first_run_is_offered_once_on_an_empty_workspace(
     wizard.button(QWizard.WizardButton.CancelButton).click()
     h.wait(lambda: not wizard.isVisible())
     assert h.call(h.window.offer_first_run()) is None  # dismissed: not again
+
+
+def test_the_default_backup_folder_alone_still_gets_the_wizard(
+    make_window, home: Path, tmp_path: Path
+) -> None:
+    """`make run` adds a local folder target before the first window: not a set-up yet."""
+    h = make_window(tmp_path / "ws")
+    h.call(h.client.add_target(FolderTargetSpec(name="local", path=str(tmp_path / "backup"))))
+    remembered = QSettings(str(tmp_path / "first.ini"), QSettings.Format.IniFormat)
+    assert wants_first_run(h.call(h.client.config()), remembered)
+    h.call(h.client.update_config(ConfigPatch(sources=[str(tmp_path)])))
+    assert not wants_first_run(h.call(h.client.config()), remembered)
 
 
 def test_a_new_user_finishes_with_a_folder_target_and_backs_up(
