@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export QT_API := pyside6
 
-.PHONY: run test lint typecheck layers pytest bench bench-peers clean venv system-deps screenshots
+.PHONY: run test lint typecheck layers pytest bench bench-peers clean venv system-deps screenshots \
+	package package-test
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -56,5 +57,24 @@ bench-peers: venv
 screenshots: system-deps venv
 	bash .ci/screenshots
 
+# Installers into packaging/dist/ (gitignored): wheel + sdist, the PyInstaller one-folder
+# bundle, and the .deb wrapping it (packaging/README.md). A few minutes; not part of `test`.
+PACKAGE_STAMP := $(VENV)/.package-installed
+$(PACKAGE_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[test,package]'
+	touch $(PACKAGE_STAMP)
+
+package: system-deps $(PACKAGE_STAMP)
+	rm -rf packaging/dist
+	$(BIN)/python -m build --outdir packaging/dist .
+	$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath packaging/dist \
+		--workpath packaging/build/pyinstaller packaging/tierkeeper.spec
+	$(BIN)/python packaging/build_deb.py
+
+# As root: dpkg -i the .deb, use it (CLI, daemon, S3 target, the window via its desktop
+# entry, a screenshot in packaging/dist/package-test/), dpkg -r, check what is left.
+package-test: system-deps venv
+	bash packaging/package_test.sh
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info packaging/dist packaging/build

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from core.daemon.http_client import HttpClient, connect_daemon
 from core.metrics.models import (
     CacheMetrics,
     MetricsSnapshot,
@@ -32,10 +31,13 @@ from core.models import (
     SearchHit,
     SearchQuery,
     SessionDetail,
+    SessionEnded,
+    SessionStarted,
     SessionSummary,
     Status,
     TargetInfo,
 )
+from core.review.view import PhaseReviewDoc, PhaseSummary
 from core.setup.models import (
     ConfigPatch,
     CostParams,
@@ -54,6 +56,10 @@ from core.setup.models import (
     TargetTestResult,
 )
 
+if TYPE_CHECKING:
+    from core.daemon.http_client import HttpClient
+    from core.service import Service
+
 __all__ = [
     "BackupInfo",
     "CacheMetrics",
@@ -71,6 +77,8 @@ __all__ = [
     "JobInfo",
     "MetricsSnapshot",
     "OpMetrics",
+    "PhaseReviewDoc",
+    "PhaseSummary",
     "QueueMetrics",
     "RatioMetrics",
     "RecoveryKit",
@@ -82,6 +90,8 @@ __all__ = [
     "SearchQuery",
     "SeriesPoint",
     "SessionDetail",
+    "SessionEnded",
+    "SessionStarted",
     "SessionSummary",
     "Settings",
     "SignInStarted",
@@ -91,6 +101,7 @@ __all__ = [
     "TargetTestResult",
     "connect_daemon",
     "open_client",
+    "open_in_process",
 ]
 
 
@@ -104,6 +115,18 @@ class Client(Protocol):
     async def search(self, query: SearchQuery) -> list[SearchHit]: ...
 
     async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo: ...
+
+    async def start_session(self, agent: str = "human") -> SessionStarted: ...
+
+    async def end_session(
+        self,
+        session_id: str | None = None,
+        *,
+        summary: str | None = None,
+        open_items: Sequence[str] = (),
+    ) -> SessionEnded:
+        """Writes the handoff note and imports the session now; its backup runs as a job."""
+        ...
 
     async def jobs(self, *, active_only: bool = False) -> list[JobInfo]: ...
 
@@ -131,6 +154,35 @@ class Client(Protocol):
     ) -> list[SeriesPoint]: ...
 
     async def cancel_job(self, job_id: int) -> JobInfo: ...
+
+    async def pause_job(self, job_id: int) -> JobInfo:
+        """Parks the job (a running one stops, its checkpoint kept) until `resume_job`;
+        jobs after it on the same target wait behind it."""
+        ...
+
+    async def resume_job(self, job_id: int) -> JobInfo:
+        """Requeues a paused job; it goes on where it stopped. Other jobs are left alone."""
+        ...
+
+    # phases and their review (the Phase review page) ------------------------------------
+    async def phases(self) -> list[PhaseSummary]:
+        """Closed phases first (newest first), then open ones."""
+        ...
+
+    async def start_review(self, phase: str, *, html: bool = False) -> JobInfo: ...
+
+    async def start_phase_close(self, phase: str | None = None, *, html: bool = False) -> JobInfo:
+        """Close → back up → review → upload → archive (per config) → retention, one job;
+        the current phase when `phase` is None."""
+        ...
+
+    async def review(self, phase: str) -> PhaseReviewDoc:
+        """The written review; NotFoundError when the phase has none yet."""
+        ...
+
+    async def review_chart(self, phase: str, name: str) -> bytes:
+        """A chart of the review (one of `review(phase).charts`) as PNG bytes."""
+        ...
 
     # set-up and settings (the wizard, the Settings page) ----------------------------------
     async def config(self) -> Settings: ...
@@ -183,6 +235,42 @@ class Client(Protocol):
     async def close(self) -> None: ...
 
 
+async def connect_daemon(
+    workspace: str | Path | None = None, *, socket: Path | None = None
+) -> HttpClient | None:
+    """A client of the daemon serving `workspace`, or None when none answers.
+
+    The HTTP stack (aiohttp) is loaded only when a daemon's socket is there: the window
+    and the CLI on their own service start without it."""
+    import asyncio
+
+    from core.daemon.socket_path import socket_candidates
+    from core.paths import resolve_workspace
+
+    candidates = [socket] if socket is not None else socket_candidates(resolve_workspace(workspace))
+    if not any([await asyncio.to_thread(p.exists) for p in candidates]):
+        return None
+    from core.daemon.http_client import connect_daemon as connect
+
+    return await connect(workspace, socket=socket)
+
+
+def __getattr__(name: str) -> object:
+    """`HttpClient` on first use (see `connect_daemon`)."""
+    if name == "HttpClient":
+        from core.daemon.http_client import HttpClient
+
+        return HttpClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+async def open_in_process(workspace: str | Path | None = None, *, init: bool = True) -> Client:
+    """A service of this process on `workspace`, even if a daemon could be found."""
+    from core.service import Service
+
+    return InProcessClient(await Service.start(workspace, init=init))
+
+
 async def open_client(workspace: str | Path | None = None, *, init: bool = True) -> Client:
     """The daemon's client when a daemon serves `workspace` (the default one when None),
     else an in-process service on it. A crashed daemon's socket file is ignored."""
@@ -202,6 +290,11 @@ class InProcessClient:
         assert isinstance(service, Service)
         self._service = service
 
+    @property
+    def service(self) -> Service:
+        """For the few CLI commands the protocol has no call for yet (read-only ones)."""
+        return self._service
+
     async def status(self) -> Status:
         return await self._service.status()
 
@@ -217,11 +310,31 @@ class InProcessClient:
     async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo:
         return await self._service.start_import(paths, fmt)
 
+    async def start_session(self, agent: str = "human") -> SessionStarted:
+        return await self._service.start_session(agent)
+
+    async def end_session(
+        self,
+        session_id: str | None = None,
+        *,
+        summary: str | None = None,
+        open_items: Sequence[str] = (),
+    ) -> SessionEnded:
+        return await self._service.end_session(
+            session_id, summary=summary, open_items=list(open_items)
+        )
+
     async def jobs(self, *, active_only: bool = False) -> list[JobInfo]:
         return await self._service.jobs.list(active_only=active_only)
 
     async def cancel_job(self, job_id: int) -> JobInfo:
         return await self._service.jobs.cancel(job_id)
+
+    async def pause_job(self, job_id: int) -> JobInfo:
+        return await self._service.jobs.pause(job_id)
+
+    async def resume_job(self, job_id: int) -> JobInfo:
+        return await self._service.jobs.resume(job_id)
 
     async def targets(self) -> list[TargetInfo]:
         return await self._service.targets()
@@ -258,6 +371,21 @@ class InProcessClient:
 
     async def wait_job(self, job_id: int) -> JobInfo:
         return await self._service.jobs.wait(job_id)
+
+    async def phases(self) -> list[PhaseSummary]:
+        return await self._service.phases()
+
+    async def start_review(self, phase: str, *, html: bool = False) -> JobInfo:
+        return await self._service.start_review(phase, html=html)
+
+    async def start_phase_close(self, phase: str | None = None, *, html: bool = False) -> JobInfo:
+        return await self._service.start_phase_close(phase, html=html)
+
+    async def review(self, phase: str) -> PhaseReviewDoc:
+        return await self._service.review(phase)
+
+    async def review_chart(self, phase: str, name: str) -> bytes:
+        return await self._service.review_chart(phase, name)
 
     async def config(self) -> Settings:
         return await self._service.setup.settings()

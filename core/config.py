@@ -33,6 +33,15 @@ class Schedule(BaseModel):
     skip_on_metered: bool = True
 
 
+class Phases(BaseModel):
+    """What `phase close` does after the review is on the backup target."""
+
+    archive_on_close: Literal["ask", "always", "never"] = Field(
+        default="ask",
+        description="ask: the job ends saying the archive awaits `tierkeeper archive PHASE`",
+    )
+
+
 class CacheConfig(BaseModel):
     """How much the read-through cache of remote objects may hold."""
 
@@ -111,6 +120,7 @@ class Config(BaseModel):
     )
     retention: Retention = Field(default_factory=lambda: Retention())
     schedule: Schedule = Field(default_factory=lambda: Schedule())
+    phases: Phases = Field(default_factory=lambda: Phases())
     job_concurrency: int = Field(default=2, ge=1, le=16)
     cache: CacheConfig = Field(default_factory=lambda: CacheConfig())
     targets: list[TargetConfig] = Field(default_factory=list)

@@ -97,6 +97,8 @@ class JobState(StrEnum):
     RUNNING = "running"
     WAITING = "waiting"
     """Parked until something outside comes back: a target that is offline, a sign-in."""
+    PAUSED = "paused"
+    """Parked until the user resumes it; keeps its checkpoint and its place in the queue."""
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -137,6 +139,21 @@ class ImportReport(BaseModel):
     bytes_read: int = 0
     sessions: int = 0
     errors: list[str] = Field(default_factory=list)
+
+
+class SessionStarted(BaseModel):
+    session: str
+
+
+class SessionEnded(BaseModel):
+    """`session end`: the note written, the session's files imported, its backup started."""
+
+    session: str
+    handoff: str = Field(description="path of the handoff note")
+    imported: ImportReport
+    backup: JobInfo | None = Field(
+        None, description="the backup job started for it; null when none is set up or wanted"
+    )
 
 
 class Status(BaseModel):

@@ -189,7 +189,7 @@ class Scheduler:
     async def _active(self, kind: Kind, target: str) -> bool:
         found = await self.service.db.scalar(
             "SELECT count(*) FROM jobs WHERE kind = ? AND state IN ('queued', 'running', "
-            "'waiting') AND json_extract(params, '$.target') = ?",
+            "'waiting', 'paused') AND json_extract(params, '$.target') = ?",
             (kind, target),
         )
         return bool(found)

@@ -43,12 +43,20 @@ from core.models import (
     SearchHit,
     SearchQuery,
     SessionDetail,
+    SessionEnded,
+    SessionStarted,
     SessionSummary,
     SourceInfo,
     Status,
     TargetInfo,
 )
+from core.recovery import apply as recovered
+from core.recovery import ops as recovery_ops
+from core.recovery.ops import CatalogDrift, RecoveredRestore
+from core.recovery.publish import publish_tier2_index
+from core.recovery.rebuild import RebuildReport
 from core.remote.base import NeedsReconnect, Store, TransientError
+from core.review.view import PhaseReviewDoc, PhaseSummary
 from core.scheduler import Scheduler
 from core.setup.models import (
     DriveTargetSpec,
@@ -158,6 +166,7 @@ class Service:
             jobs.register("archive", service._archive_job)
             jobs.register("archive-restore", service._archive_restore_job)
             jobs.register("review", service._review_job)
+            jobs.register("phase-close", service._phase_close_job)
             jobs.register_probe("target:", service._probe_target)
             jobs.register_probe("thaw:", service._probe_thaw)
             if run_jobs and not readonly:
@@ -318,6 +327,31 @@ class Service:
             check_cancel=ctx.check_cancelled if ctx is not None else None,
             skip_known_content=restored_phase is not None,
         )
+
+    async def start_session(self, agent: str = "human") -> SessionStarted:
+        from core.local import lifecycle
+
+        return SessionStarted(
+            session=await lifecycle.session_start(self.db, self.workspace, agent=agent)
+        )
+
+    async def end_session(
+        self, session_id: str | None, *, summary: str | None = None, open_items: list[str]
+    ) -> SessionEnded:
+        """The note is written and the session's files imported before this returns; the
+        session then leaves the machine by a backup job (unless backups are off)."""
+        from core.local import lifecycle
+
+        path = await lifecycle.session_end(
+            self.db, self.workspace, session_id, summary=summary, open_items=open_items
+        )
+        sid = path.name.removeprefix("session_").removesuffix("_handoff.md")
+        report = await self.import_now([str(self.workspace.log_path(sid)), str(path)], "tierkeeper")
+        backup = None
+        targets = [t for t in self.config.targets if t.kind != "s3"]
+        if targets and self.config.schedule.backup_every != "off":
+            backup = await self.start_backup([sid], targets[0].name)
+        return SessionEnded(session=sid, handoff=str(path), imported=report, backup=backup)
 
     async def import_now(self, paths: list[str], fmt: str = "auto") -> ImportReport:
         self._writable()
@@ -682,7 +716,7 @@ class Service:
                 result = await archive_phase(
                     self.db, phase, source=source, source_name=t2.name, archive=archive,
                     archive_name=t3.name, source_key=source_key, archive_key=archive_key,
-                    resume=state.slot, progress=on_bytes,
+                    resume=state.slot, progress=on_bytes, encryption=t3.encryption,
                 )  # fmt: skip
             except NeedsReconnect as exc:
                 raise JobMustWait(resource_of(t3.name), str(exc), needs_user=True) from exc
@@ -691,6 +725,9 @@ class Service:
             pruned = await prune_archived_phases(
                 self.db, source, t2.name, self.config.retention.backup_phases
             )
+            if pruned:  # the index must not promise sessions that left for the archive
+                await publish_tier2_index(self.db, source, t2.name, t2.encryption, source_key,
+                                          self.workspace)  # fmt: skip
         finally:
             await source.close()
             await archive.close()
@@ -773,7 +810,11 @@ class Service:
         report = None
         if p.get("reimport", True):
             folder = dest / phase / "sessions"
+            # sessions known only from a rebuilt catalog: their placeholders make way
+            waiting = await recovered.waiting_in_phase(self.db, phase, p.get("sessions"))
+            await recovered.release(self.db, waiting)
             report = await self._engine(ctx, restored_phase=phase).run([str(folder)], "auto")
+            await recovered.settle(self.db, waiting)
             self.bus.publish("sessions.changed", {"sessions": report.sessions})
         imported = None if report is None else orjson.loads(report.model_dump_json())
         return {"written": len(written), "dest": str(dest), "import": imported}
@@ -808,6 +849,23 @@ class Service:
         finally:
             await store.close()
 
+    # disaster recovery (core/recovery) -------------------------------------------------
+    async def recover(
+        self, *, targets: list[str] | None = None, secret: str | None = None
+    ) -> list[RebuildReport]:
+        """Rebuilds the catalog from the targets' manifests and catalogs (no data read)."""
+        return await recovery_ops.recover(self, targets=targets, secret=secret)
+
+    async def restore_recovered(self, session_ids: list[str] | None = None) -> RecoveredRestore:
+        """Brings recovered sessions back from Tier 2 and re-imports them (search returns)."""
+        return await recovery_ops.restore_recovered(self, session_ids)
+
+    async def catalog_drift(self, target: str | None = None) -> list[CatalogDrift]:
+        return await recovery_ops.catalog_drift(self, target)
+
+    async def catalog_repair(self, target: str | None = None) -> dict[str, Any]:
+        return await recovery_ops.catalog_repair(self, target)
+
     # phase review -------------------------------------------------------------------
     async def start_review(self, phase: str, *, html: bool = False) -> JobInfo:
         """Writes the phase's review (insights, analytics slice, metadata) in the workspace."""
@@ -824,6 +882,38 @@ class Service:
         result = await review_job(ctx, self.db, self.workspace, self.prices, self.metrics)
         self.bus.publish("review.changed", {"phase": result["phase"]})
         return result
+
+    async def review(self, phase: str) -> PhaseReviewDoc:
+        """The written review (report, HTML, chart names, metadata) as a page shows it."""
+        from core.review.view import read_review
+
+        return await read_review(self.workspace, phase)
+
+    async def review_chart(self, phase: str, name: str) -> bytes:
+        from core.review.view import read_chart
+
+        return await read_chart(self.workspace, phase, name)
+
+    async def phases(self) -> list[PhaseSummary]:
+        from core.review.view import list_phases
+
+        return await list_phases(self.db, self.workspace)
+
+    # phase close (core/phase_close.py) -------------------------------------------------
+    async def start_phase_close(self, phase: str | None = None, *, html: bool = False) -> JobInfo:
+        """Close → back up → review → upload → (archive) → retention, as one resumable job."""
+        from core.phase_close import KIND, backup_target, resolve_phase
+
+        self._writable()
+        name = await resolve_phase(self, phase)
+        target = backup_target(self.config)
+        params = {"phase": name, "html": html, "target": target.name if target else None}
+        return await self.jobs.submit(KIND, params, title=f"Close phase {name}")
+
+    async def _phase_close_job(self, ctx: JobContext) -> dict[str, Any]:
+        from core.phase_close import run_phase_close
+
+        return await run_phase_close(self, ctx)
 
     def _writable(self) -> None:
         if self.readonly:

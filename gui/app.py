@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core.client import Client, open_client
 from core.errors import ExitCode, TierkeeperError
+from gui.first_paint import report, time_to_first_paint
 from gui.main_window import PAGES, MainWindow
 from gui.qt_loop import close_loop, new_loop
 from gui.resources import app_icon
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PAGE_NAMES,
         default=PAGE_NAMES[0],
         help="with --dialog wizard: the set-up wizard's page to show",
+    )
+    parser.add_argument(
+        "--time-to-window",
+        action="store_true",
+        help="print the seconds from process start to the window's first paint, then quit",
     )
     return parser
 
@@ -102,6 +108,9 @@ async def _run(workspace: str | None, args: argparse.Namespace) -> int:
         window.show_page(args.page)
         restore_signals = _close_on_signals(window)
         window.show()
+        if args.time_to_window:
+            print(report(*await time_to_first_paint(window)), flush=True)
+            return int(ExitCode.OK)
         try:
             await window.load()
             if args.screenshot is None:

@@ -1,9 +1,8 @@
 """What each tier card says, from the client's plain data.
 
 The wording follows the UI principles: a state a person can act on, the
-numbers that matter, and, when something waits on them, the one command that
-frees it (the setup wizard and a sign-in button come later; the CLI can do it
-now).
+numbers that matter, and, when something waits on them, the button that frees
+it (Set up… opens the wizard), with the terminal command as a second way.
 """
 
 from __future__ import annotations
@@ -94,6 +93,7 @@ class TargetCard(TierCard):
         backing = any(j.kind == "backup" and j.state in RUNNING for j in mine)
         verifying = any(j.kind == "verify" and j.state in RUNNING for j in mine)
         parked = [j for j in mine if j.state == JobState.WAITING]
+        paused = paused_backup(info.name, active)
         waiting = max(info.waiting_jobs, len(parked))
         reason = info.wait_reason or next((j.wait_reason for j in parked if j.wait_reason), None)
         needs_user = info.needs_user or any(j.needs_user for j in parked)
@@ -115,6 +115,13 @@ class TargetCard(TierCard):
                     html.escape(reason or f"{info.name} does not answer")
                     + "<br>Waiting jobs continue by themselves when it answers again."
                 )
+        elif paused is not None:
+            self.set_state(Health.BUSY, "Backup paused")
+            done = f"{paused.items_done} of {paused.items_total} sessions backed up. "
+            note = html.escape(
+                (done if paused.items_total else "")
+                + "Resume backup goes on from there; other jobs on this target wait for it."
+            )
         elif info.verify_failures:
             self.set_state(
                 Health.ERROR, f"{plural(info.verify_failures, 'backup')} failed verification"
@@ -136,8 +143,13 @@ class TargetCard(TierCard):
             facts.append(f"Last verified {human_ago(info.last_verified_at)}")
         self.set_facts(facts)
 
-        _busy(self.backup_button, backing, "Back up now", "Backing up…")
-        self.backup_button.setToolTip(f"Back up every session to {info.name}")
+        _busy(self.backup_button, backing, "Resume backup" if paused else "Back up now",
+              "Backing up…")  # fmt: skip
+        self.backup_button.setToolTip(
+            f"Go on with the paused backup to {info.name}"
+            if paused
+            else f"Back up every session to {info.name}"
+        )
         _busy(self.verify_button, verifying, "Verify", "Verifying…")
         self.verify_button.setEnabled(not verifying and info.sessions > 0)
         self.verify_button.setToolTip(
@@ -146,6 +158,15 @@ class TargetCard(TierCard):
             else "Nothing to verify yet"
         )
         self.retry_button.setVisible(bool(waiting))
+
+
+def paused_backup(target: str, active: list[JobInfo]) -> JobInfo | None:
+    """The oldest paused backup to `target`: Back up now resumes it rather than queue
+    a second one behind it (which would wait for it anyway)."""
+    here = target_resource(target)
+    found = [j for j in active if j.resource == here and j.kind == "backup"
+             and j.state == JobState.PAUSED]  # fmt: skip
+    return min(found, key=lambda j: j.id) if found else None
 
 
 def _busy(button: QPushButton, busy: bool, idle: str, working: str) -> None:
@@ -159,15 +180,18 @@ class NoTargetCard(TierCard):
         self.set_heading("No backup target yet")
         self.set_state(Health.OFF, "Sessions live only on this computer")
         self.set_note(
-            "Add a folder (an external disk, a NAS share) from a terminal:<br>"
-            f"{code(ADD_TARGET)}<br>"
-            f"or Google Drive:<br>{code('tierkeeper target add drive NAME')}"
+            "Set up a folder (an external disk, a NAS share) or Google Drive.<br>"
+            f"<small>From a terminal:<br>{code(ADD_TARGET)}</small>"
         )
+        self.setup_button = self.add_button("Set up…", "Open the set-up wizard")
+        self.setup_button.setAccessibleName("Set up a backup target")
 
 
 class ArchiveCard(TierCard):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Tier 3 · archive", parent)
+        self.setup_button = self.add_button("Set up…", "Open the set-up wizard")
+        self.setup_button.setAccessibleName("Set up the archive")
         self.show_archives([], [])
 
     def show_archives(self, infos: list[TargetInfo], active: list[JobInfo]) -> None:
@@ -177,10 +201,12 @@ class ArchiveCard(TierCard):
             self.set_state(Health.OFF, "Not set up yet")
             self.set_note(
                 "Closed phases move to S3 Glacier Deep Archive: about $1 per TB a month, "
-                f"restores take hours. Set it up from a terminal:<br>"
-                f"{code('tierkeeper target add s3 NAME --bucket BUCKET')}"
+                "restores take hours.<br><small>From a terminal:<br>"
+                f"{code('tierkeeper target add s3 NAME --bucket BUCKET')}</small>"
             )
+            self.setup_button.show()
             return
+        self.setup_button.hide()
         info = infos[0]
         self.set_heading(info.name, info.where, tooltip=info.where)
         mine = [j for j in active if j.resource == target_resource(info.name)]

@@ -10,7 +10,7 @@ job's events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -26,7 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from core.client import Client, Event, JobInfo, Status, TargetInfo
-from gui.dashboard_cards import ArchiveCard, LocalCard, NoTargetCard, TargetCard, is_archive
+from gui.dashboard_cards import (
+    ArchiveCard,
+    LocalCard,
+    NoTargetCard,
+    TargetCard,
+    is_archive,
+    paused_backup,
+)
 from gui.event_pump import EventPump
 from gui.recent_jobs import RecentJobs
 from gui.reloader import Reloader
@@ -34,7 +41,7 @@ from gui.running_jobs import ACTIVE, RunningJobs
 from gui.tasks import TaskRunner
 from gui.tier_card import TierCard
 
-RELOAD_TOPICS = frozenset({"job.finished", "job.waiting"})
+RELOAD_TOPICS = frozenset({"job.finished", "job.waiting", "job.paused"})
 OTHER_TOPICS = frozenset({"backups.changed", "sessions.changed", "config.changed"})
 CLOCK_MS = 30_000
 """How often "2 min ago" is recomputed; nothing is fetched for it."""
@@ -51,6 +58,8 @@ def _heading(text: str, parent: QWidget) -> QLabel:
 
 class DashboardPage(QWidget):
     import_requested = Signal()
+    setup_requested = Signal()
+    """A card's Set up… (no backup target, no archive): the window opens the wizard."""
     targets_changed = Signal(list)
     """The backup (Tier 2) targets, list[TargetInfo], after every reload (for Backup now)."""
 
@@ -72,6 +81,8 @@ class DashboardPage(QWidget):
         self.local_card.import_button.clicked.connect(self.import_requested)
         self.archive_card = ArchiveCard(content)
         self.no_target_card = NoTargetCard(content)
+        self.no_target_card.setup_button.clicked.connect(self.setup_requested)
+        self.archive_card.setup_button.clicked.connect(self.setup_requested)
         self.target_cards: dict[str, TargetCard] = {}
         self.cards_row = QHBoxLayout()
         self.cards_row.setSpacing(12)
@@ -81,6 +92,12 @@ class DashboardPage(QWidget):
 
         self.running = RunningJobs(content)
         self.running.cancel_requested.connect(self._cancel)
+        self.running.pause_requested.connect(
+            lambda job_id: self._runner.spawn(self._ask(job_id, self._client.pause_job))
+        )
+        self.running.resume_requested.connect(
+            lambda job_id: self._runner.spawn(self._ask(job_id, self._client.resume_job))
+        )
         self.recent = RecentJobs(content)
 
         column = QVBoxLayout(content)
@@ -183,7 +200,10 @@ class DashboardPage(QWidget):
     # the card busy: tracking the JobInfo returned here could re-add a job whose
     # job.finished was already handled while this call was returning.
     async def start_backup(self, target: str) -> JobInfo:
-        """Every session to `target`."""
+        """Every session to `target`; a paused backup there is resumed instead."""
+        paused = paused_backup(target, list(self._active.values()))
+        if paused is not None:
+            return await self._client.resume_job(paused.id)
         return await self._client.start_backup([], target)
 
     async def start_verify(self, target: str) -> JobInfo:
@@ -193,6 +213,13 @@ class DashboardPage(QWidget):
         count = await self._client.retry_waiting()
         await self.refresh()
         return count
+
+    async def _ask(self, job_id: int, call: Callable[[int], Awaitable[JobInfo]]) -> None:
+        """Pause or resume; the job's own events move the line, as for every other change."""
+        try:
+            await call(job_id)
+        finally:
+            self.running.request_done(job_id)
 
     def _cancel(self, job_id: int) -> None:
         self._runner.spawn(self._client.cancel_job(job_id))

@@ -24,6 +24,8 @@ class EventPump(QObject):
     """(topic, JobInfo) for every "job.*" event but "job.log" (a line of text, not a job)."""
     other = Signal(object)
     """Every other Event, unchanged."""
+    ended = Signal()
+    """The stream stopped by itself (the daemon went away), not by `stop()`."""
 
     def __init__(self, client: Client, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +45,8 @@ class EventPump(QObject):
                 self._dispatch(ev)
         except Exception:  # the window keeps working without live updates
             log.exception("the event stream stopped")
+        with contextlib.suppress(RuntimeError):  # the window is gone already: nobody to tell
+            self.ended.emit()  # not reached when stop() cancels the task
 
     def _dispatch(self, ev: Event) -> None:
         if ev.topic.startswith("job.") and ev.topic != "job.log":
@@ -54,6 +58,11 @@ class EventPump(QObject):
             self.job.emit(ev.topic, info)
         else:
             self.other.emit(ev)
+
+    async def restart(self) -> None:
+        """A new subscription on the client (now maybe another transport behind it)."""
+        await self.stop()
+        self.start()
 
     async def stop(self) -> None:
         task, self._task = self._task, None

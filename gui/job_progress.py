@@ -1,7 +1,9 @@
 """One running job as a line: what it is, a progress bar, numbers, and Cancel.
 
 Fed by `job.*` events for the job it watches; the owner decides what to do
-when the job ends (the widget only shows it).
+when the job ends (the widget only shows it). Pause/Resume is there only where
+the owner asks for it (`allow_pause`): a dialog that follows one restore closes
+with its job, so a paused job there would be out of reach.
 """
 
 from __future__ import annotations
@@ -42,11 +44,15 @@ def describe(job: JobInfo) -> str:
         parts.append("waiting to start")
     if job.state == JobState.WAITING:
         parts.append(f"waiting: {job.wait_reason or 'the target is unreachable'}")
+    if job.state == JobState.PAUSED:
+        parts.append("paused — Resume goes on where it stopped")
     return " · ".join(parts)
 
 
 class JobProgress(QWidget):
     cancel_requested = Signal(int)
+    pause_requested = Signal(int)
+    resume_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,18 +66,29 @@ class JobProgress(QWidget):
         set_muted(self.detail)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self._cancel)
+        self.pause_button = QPushButton("Pause", self)
+        self.pause_button.clicked.connect(self._pause_or_resume)
+        self.pause_button.hide()
+        self._allow_pause = False
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.bar, 1)
         layout.addWidget(self.detail)
+        layout.addWidget(self.pause_button)
         layout.addWidget(self.cancel_button)
         self.hide()
+
+    def allow_pause(self) -> None:
+        self._allow_pause = True
+        if self.job is not None:
+            self._show_pause(self.job)
 
     def watch(self, job: JobInfo) -> None:
         self.job = job
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel")
+        self.pause_button.setEnabled(True)
         self.update_job(job)
         self.show()
 
@@ -87,6 +104,33 @@ class JobProgress(QWidget):
         else:
             self.bar.setRange(0, 0)  # busy indicator until the job knows its size
         self.detail.setText(describe(job))
+        self.bar.setEnabled(job.state != JobState.PAUSED)  # a greyed bar reads as "stopped"
+        self.title.setAccessibleName(f"{job.title}, {job.state.value}")
+        self.cancel_button.setAccessibleName(f"Cancel {job.title}")
+        self._show_pause(job)
+
+    def _show_pause(self, job: JobInfo) -> None:
+        button = self.pause_button
+        button.setVisible(self._allow_pause)
+        if not self._allow_pause:
+            return
+        paused = job.state == JobState.PAUSED
+        wanted = "Resume" if paused else "Pause"
+        if button.isEnabled():  # else a request is in flight and says so ("Pausing…")
+            button.setText(wanted)
+        button.setToolTip(
+            "Put it back in the queue; it goes on where it stopped"
+            if paused
+            else "Stop it for now, keeping what is done; Resume goes on from there"
+        )
+        button.setAccessibleName(f"{wanted} {job.title}")
+
+    def request_done(self) -> None:
+        """The pause or resume asked for has been answered (or failed): offer the button
+        again, labelled for the state the job is known to be in."""
+        self.pause_button.setEnabled(True)
+        if self.job is not None:
+            self._show_pause(self.job)
 
     def finish(self) -> None:
         self.job = None
@@ -97,3 +141,14 @@ class JobProgress(QWidget):
             self.cancel_button.setEnabled(False)
             self.cancel_button.setText("Cancelling…")
             self.cancel_requested.emit(self.job.id)
+
+    def _pause_or_resume(self) -> None:
+        if self.job is None:
+            return
+        self.pause_button.setEnabled(False)  # until the owner's `request_done`
+        if self.job.state == JobState.PAUSED:
+            self.pause_button.setText("Resuming…")
+            self.resume_requested.emit(self.job.id)
+        else:
+            self.pause_button.setText("Pausing…")
+            self.pause_requested.emit(self.job.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QPalette
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.client import Client, JobInfo, Status, TargetInfo
+from core.client_switch import SwitchableClient, served_by
 from core.errors import BadInputError
 from core.models import JobState
 from gui.banner import ErrorBanner
@@ -34,26 +36,33 @@ from gui.event_pump import EventPump
 from gui.format import home_relative, human_ago, human_size, plural, target_where
 from gui.history_page import HistoryPage
 from gui.job_notice import Level, Notice
+from gui.keyboard import install_shortcuts, name_widgets
 from gui.palette import set_muted
-from gui.performance_page import PerformancePage
+from gui.reconnect import Reconnector
 from gui.resources import app_icon, themed_icon
+from gui.review_page import ReviewPage
 from gui.search_page import SearchPage
+from gui.service_banner import ServiceBanner
 from gui.sessions_page import SessionsPage
 from gui.settings_page import SettingsPage
 from gui.setup_wizard import SEEN_KEY, Outcome, SetupWizard, wants_first_run
 from gui.tasks import TaskRunner
 from gui.tray import Tray
 
-PAGES = ("dashboard", "sessions", "history", "performance", "search", "settings")
+if TYPE_CHECKING:
+    from gui.performance_page import PerformancePage
+
+PAGES = ("dashboard", "sessions", "history", "performance", "review", "search", "settings")
 _LABELS = {
     "dashboard": "Dashboard",
     "sessions": "Sessions",
     "history": "History",
     "performance": "Performance",
+    "review": "Phase review",
     "search": "Search",
     "settings": "Settings",
 }
-_ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING)
+_ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING, JobState.PAUSED)
 
 
 class MainWindow(QMainWindow):
@@ -63,7 +72,11 @@ class MainWindow(QMainWindow):
         self, client: Client, *, settings: QSettings | None = None, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
+        # the pages keep this one client; a lost daemon's replacement is swapped in behind it
+        self._switch = client if isinstance(client, SwitchableClient) else SwitchableClient(client)
+        client = self._switch
         self.client = client
+        self.workspace: str | None = None
         self._settings = settings if settings is not None else QSettings()
         self._jobs: dict[int, JobState] = {}
         self._backup_jobs: set[int] = set()
@@ -76,6 +89,14 @@ class MainWindow(QMainWindow):
 
         self.banner = ErrorBanner(self)
         self.runner.failed.connect(self.banner.show_message)
+        self.service_banner = ServiceBanner(self)
+        self.reconnector = Reconnector(self._switch, lambda: self.workspace, self._reconnected,
+                                       self)  # fmt: skip
+        self.pump.ended.connect(self.reconnector.connection_lost)
+        self.reconnector.lost.connect(self._service_lost)
+        self.reconnector.restored.connect(self._service_back)
+        self.reconnector.failed.connect(self.service_banner.show_lost)
+        self.service_banner.run_here.connect(self.reconnector.run_here)
 
         self.sessions = SessionsPage(client, self.runner, self.pump, self)
         self.search = SearchPage(client, self.runner, self)
@@ -84,13 +105,15 @@ class MainWindow(QMainWindow):
         self.search.open_requested.connect(self.open_hit)
         self.dashboard = DashboardPage(client, self.runner, self.pump, self)
         self.dashboard.import_requested.connect(self._import_from_dashboard)
+        self.dashboard.setup_requested.connect(self.open_setup_wizard)
         self.dashboard.targets_changed.connect(self._set_targets)
         self.history = HistoryPage(client, self.runner, self.pump, self)
         self.history.open_requested.connect(self.open_session)
         self.sessions.sessions_changed.connect(self.history.set_sessions)
-        self.performance = PerformancePage(client, self.runner, self)
-        self.performance.backup_requested.connect(self.start_backup)
+        # built when first shown: its graphs library costs a third of a second to load
+        self._performance: PerformancePage | None = None
         self.pump.job.connect(self._on_job_event)
+        self.review_page = ReviewPage(client, self.runner, self.pump, self)
         self.settings_page = SettingsPage(client, self.runner, self.pump, self)
         self.settings_page.wizard_requested.connect(self.open_setup_wizard)
         self.wizard: SetupWizard | None = None
@@ -98,7 +121,8 @@ class MainWindow(QMainWindow):
             "dashboard": self.dashboard,
             "sessions": self.sessions,
             "history": self.history,
-            "performance": self.performance,
+            "performance": QWidget(self),
+            "review": self.review_page,
             "search": self.search,
             "settings": self.settings_page,
         }
@@ -124,7 +148,7 @@ class MainWindow(QMainWindow):
             self.nav.addItem(item)
             self.pages.addWidget(self._pages[name])
         self.nav.setFixedWidth(self.nav.sizeHintForColumn(0) + 32)
-        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.nav.currentRowChanged.connect(self._switch_to)
 
         self.title_label = QLabel("Tierkeeper", self)
         font = QFont(self.title_label.font())
@@ -171,6 +195,10 @@ class MainWindow(QMainWindow):
         banner_row.setContentsMargins(12, 8, 12, 0)
         banner_row.addWidget(self.banner)
         right.addLayout(banner_row)
+        service_row = QHBoxLayout()
+        service_row.setContentsMargins(12, 8, 12, 0)
+        service_row.addWidget(self.service_banner)
+        right.addLayout(service_row)
         right.addWidget(self.pages, 1)
         body.addLayout(right, 1)
 
@@ -201,10 +229,39 @@ class MainWindow(QMainWindow):
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1200, 780)
         self.show_page("sessions")
+        self.shortcuts = install_shortcuts(self, PAGES)
+        name_widgets(self)
 
     # pages ------------------------------------------------------------------
+    @property
+    def performance(self) -> PerformancePage:
+        if self._performance is None:
+            from gui.performance_page import PerformancePage
+
+            page = PerformancePage(self.client, self.runner, self)
+            page.backup_requested.connect(self.start_backup)
+            index = PAGES.index("performance")
+            stand_in = self._pages["performance"]
+            self.pages.insertWidget(index, page)
+            self.pages.removeWidget(stand_in)
+            stand_in.deleteLater()
+            self._pages["performance"] = page
+            self._performance = page
+        return self._performance
+
+    def _switch_to(self, row: int) -> None:
+        if PAGES[row] == "performance":
+            _ = self.performance
+        self.pages.setCurrentIndex(row)
+
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(PAGES.index(name))
+
+    async def refresh_page(self) -> None:
+        """F5: the header's numbers and the page in view, fetched again."""
+        page = self._pages[self.current_page()]
+        refresh = getattr(page, "refresh", None)
+        await asyncio.gather(self.refresh_status(), *([refresh()] if refresh else []))
 
     def current_page(self) -> str:
         return PAGES[self.pages.currentIndex()]
@@ -222,6 +279,9 @@ class MainWindow(QMainWindow):
         self.sessions.choose_import_folder()
 
     # backup -----------------------------------------------------------------
+    def has_targets(self) -> bool:
+        return bool(self._targets)
+
     def _set_targets(self, targets: list[TargetInfo]) -> None:
         self._targets = list(targets)
         self._update_backup_button()
@@ -275,6 +335,7 @@ class MainWindow(QMainWindow):
             self.sessions.refresh(),
             self.dashboard.refresh(),
             self.history.refresh(),
+            self.review_page.refresh(),
             self.settings_page.refresh(),
         )
 
@@ -318,6 +379,7 @@ class MainWindow(QMainWindow):
         self._show_status(await self.client.status())
 
     def _show_status(self, status: Status) -> None:
+        self.workspace = status.workspace
         workspace = home_relative(Path(status.workspace))
         self.setWindowTitle(f"Tierkeeper — {workspace}")
         self.workspace_label.setText(f"— {workspace}")
@@ -356,18 +418,41 @@ class MainWindow(QMainWindow):
 
     def _update_status_line(self) -> None:
         queued = sum(1 for s in self._jobs.values() if s == JobState.QUEUED)
-        text = f"in-process service · {plural(self.jobs_running(), 'job')} running"
+        if self.reconnector.reconnecting:
+            self.service_label.setText("no service — reconnecting…")
+            return
+        text = f"{served_by(self.client)} · {plural(self.jobs_running(), 'job')} running"
         if queued:
             text += f" · {queued} queued"
         waiting = sum(1 for s in self._jobs.values() if s == JobState.WAITING)
         if waiting:
             text += f" · {waiting} waiting for a target"
+        paused = sum(1 for s in self._jobs.values() if s == JobState.PAUSED)
+        if paused:
+            text += f" · {paused} paused"
         self.service_label.setText(text)
+
+    # a lost service ----------------------------------------------------------
+    def _service_lost(self) -> None:
+        self.service_banner.show_lost()
+        self._update_status_line()
+
+    def _service_back(self, _who: str) -> None:
+        self.service_banner.hide()
+        self._update_status_line()
+
+    async def _reconnected(self) -> None:
+        """A new service: what the window knew of jobs is stale; load it all again."""
+        self._jobs.clear()
+        self._backup_jobs.clear()
+        await self.pump.stop()
+        await self.load()
 
     # lifecycle --------------------------------------------------------------
     async def shutdown(self) -> None:
         """Stop listening and cancel what is in flight; the caller closes the client."""
-        await self.pump.stop()
+        await self.pump.stop()  # first: closing a service here must not look like a loss
+        await self.reconnector.stop()
         await self.runner.shutdown()
 
     def closes_to_tray(self) -> bool:

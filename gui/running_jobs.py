@@ -1,4 +1,4 @@
-"""The jobs in flight, one `JobProgress` line each, with Cancel.
+"""The jobs in flight, one `JobProgress` line each, with Pause/Resume and Cancel.
 
 Fed two ways: live `job.*` events move the bars, and a full list from the
 client (on every dashboard reload) adds what was missed and drops what ended,
@@ -14,15 +14,18 @@ from core.models import JobInfo, JobState
 from gui.job_progress import JobProgress
 from gui.palette import set_muted
 
-ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING)
+ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING, JobState.PAUSED)
 
 
 class RunningJobs(QWidget):
     cancel_requested = Signal(int)
+    pause_requested = Signal(int)
+    resume_requested = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: dict[int, JobProgress] = {}
+        self.setAccessibleName("Running jobs")
         self.empty = QLabel("Nothing running.", self)
         set_muted(self.empty)
         self._layout = QVBoxLayout(self)
@@ -47,6 +50,9 @@ class RunningJobs(QWidget):
                 layout.setStretchFactor(row.bar, 1)
                 layout.setStretchFactor(row.detail, 2)
             row.cancel_requested.connect(self.cancel_requested)
+            row.pause_requested.connect(self.pause_requested)
+            row.resume_requested.connect(self.resume_requested)
+            row.allow_pause()
             # oldest first, as the queue runs them
             later = [i for i in self.rows if i > job.id]
             at = self._layout.indexOf(self.rows[min(later)]) if later else self._layout.count()
@@ -73,6 +79,11 @@ class RunningJobs(QWidget):
             self._layout.removeWidget(row)
             row.deleteLater()
         self.empty.setVisible(not self.rows)
+
+    def request_done(self, job_id: int) -> None:
+        row = self.rows.get(job_id)
+        if row is not None:
+            row.request_done()
 
     def job_ids(self) -> list[int]:
         return sorted(self.rows)

@@ -119,6 +119,9 @@ class SessionsPage(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
+        # Fitting columns reads 100 rows, not Qt's default 1000: on a big workspace that
+        # is a tenth of a second the window would otherwise freeze (bench_gui's stall).
+        header.setResizeContentsPrecision(100)
         header.setHighlightSections(False)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

@@ -25,7 +25,7 @@ _ICONS = {
     Level.WARNING: QSystemTrayIcon.MessageIcon.Warning,
     Level.ERROR: QSystemTrayIcon.MessageIcon.Critical,
 }
-_ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING)
+_ACTIVE = (JobState.QUEUED, JobState.RUNNING, JobState.WAITING, JobState.PAUSED)
 NOTICE_MS = 10_000
 
 
@@ -127,6 +127,9 @@ class Tray(QObject):
             parts.append(f"{queued} queued")
         if waiting:
             parts.append(f"{waiting} waiting")
+        paused = sum(1 for s in self._states.values() if s == JobState.PAUSED)
+        if paused:
+            parts.append(f"{paused} paused")
         text = " · ".join(parts) if parts else "Idle"
         self.status_action.setText(text)
         self.icon.setToolTip(f"Tierkeeper — {text}")

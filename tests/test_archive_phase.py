@@ -136,7 +136,10 @@ def test_archive_from_the_cli_then_older_phases_leave_tier2(tmp_path: Path) -> N
     out = tk(ws, "archive", "p1", "--target", "cold", "--from", "t2")
     assert out["job"]["state"] == "done"
     assert out["result"]["tier2_phases_removed"] == ["p1"]  # p2, p3: the two kept
-    assert not list((tier2 / "Tierkeeper" / "p1").rglob("*.zst"))
+    assert not list((tier2 / "Tierkeeper" / "p1" / "sessions").rglob("*.zst"))
+    # the review `phase close` uploaded stays: Tier 2 keeps every phase's insights
+    assert (tier2 / "Tierkeeper" / "p1" / "review" / "phase_insights.md").is_file()
+    assert (tier2 / "Tierkeeper" / "p1" / "review" / "phase_analytics.db.zst").is_file()
     assert list((tier2 / "Tierkeeper" / "p2").rglob("*.zst"))
     assert (cold / "p1.tar.zst").exists() and (cold / "metadata" / "p1_manifest.json").exists()
     out = tk(ws, "archive", "p2", "--target", "cold", "--from", "t2")

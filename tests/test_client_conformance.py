@@ -139,6 +139,36 @@ async def test_jobs_list_wait_cancel_and_retry_with_a_target_away(t: Setup) -> N
     assert await t.client.jobs(active_only=True) == []
 
 
+async def test_jobs_pause_and_resume_keep_their_place_and_finish(t: Setup) -> None:
+    await imported(t)
+    disk = t.tmp / "disk"
+    await t.svc.add_folder_target("usb", str(disk))
+    disk.rename(t.tmp / "unplugged")
+    first = await t.client.start_backup(["edge_cases"], "usb")
+    assert (await asyncio.wait_for(t.client.wait_job(first.id), 10)).state == JobState.WAITING
+    second = await t.client.start_backup([], "usb")
+
+    assert (await t.client.pause_job(second.id)).state == JobState.PAUSED  # a queued one
+    paused = await t.client.pause_job(first.id)  # a waiting one: no longer retried
+    assert paused.state == JobState.PAUSED and paused.wait_reason is None
+    assert (await t.client.wait_job(first.id)).state == JobState.PAUSED
+    active = {j.id: j.state for j in await t.client.jobs(active_only=True)}
+    assert active == {first.id: JobState.PAUSED, second.id: JobState.PAUSED}
+    (t.tmp / "unplugged").rename(disk)
+    assert await t.client.retry_waiting() == 0
+
+    assert (await t.client.resume_job(first.id)).state != JobState.PAUSED
+    assert (await asyncio.wait_for(t.client.wait_job(first.id), 20)).state == JobState.DONE
+    assert (await t.client.wait_job(second.id)).state == JobState.PAUSED  # still, until asked
+    await t.client.resume_job(second.id)
+    done = await asyncio.wait_for(t.client.wait_job(second.id), 20)
+    assert done.state == JobState.DONE and done.result is not None
+    assert done.result["unchanged"] == 1  # the first one's work stands
+    assert (await t.client.pause_job(second.id)).state == JobState.DONE  # ended: no change
+    await same_error(t.svc.jobs.pause(999), t.client.pause_job(999))
+    await same_error(t.svc.jobs.resume(999), t.client.resume_job(999))
+
+
 async def test_targets_backups_restore_and_verify_on_a_folder_target(t: Setup) -> None:
     await imported(t)
     await t.svc.add_folder_target("usb", str(t.tmp / "disk"))
@@ -528,3 +558,23 @@ async def test_cost_preview_prices_tier3_before_anything_is_stored(t: Setup) -> 
         params = CostParams.model_validate(dict(zip(["size_bytes", "storage_class", "tier"],
                                                     args, strict=False)))  # fmt: skip
         await same_error(t.svc.setup.cost_preview(params), c.cost_preview(*args))  # type: ignore[arg-type]
+
+
+async def test_a_session_starts_and_ends_with_its_note_import_and_backup(t: Setup) -> None:
+    """What the Claude Code hook's `session end` does, on either transport."""
+    await t.svc.add_folder_target("usb", str(t.tmp / "disk"))
+    sid = (await t.client.start_session("claude-code")).session
+    ended = await t.client.end_session(sid, summary="Did the thing", open_items=["write docs"])
+    assert ended.session == sid
+    note = Path(ended.handoff).read_text()
+    assert "Did the thing" in note and "- [ ] write docs" in note
+    assert ended.imported.files_failed == 0 and ended.imported.files_seen >= 1
+    assert sid in [s.id for s in await t.client.list_sessions()]
+    assert ended.backup is not None and ended.backup.resource == "target:usb"
+    done = await asyncio.wait_for(t.client.wait_job(ended.backup.id), 20)
+    assert done.state == JobState.DONE
+    (row,) = await t.client.backups(session_id=sid)
+    assert row.verify_status == "ok"
+
+    with pytest.raises(NotFoundError):
+        await t.client.end_session("no-such-session")

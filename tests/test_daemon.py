@@ -213,6 +213,9 @@ async def test_the_openapi_document_lists_every_route_and_its_schemas(daemon: Da
              "test_target", "recovery_kit", "start_drive_sign_in", "finish_drive_sign_in",
              "cancel_drive_sign_in", "cost_preview"}  # fmt: skip
     assert setup <= {op["operationId"] for op in documented.values()}
+    scrape = documented[("GET", "/v1/metrics/prometheus")]  # for a Prometheus scraper
+    assert scrape["operationId"] == "metrics_prometheus"
+    assert list(scrape["responses"]["200"]["content"]) == ["text/plain"]
     secret = schemas["S3TargetSpec"]["properties"]["secret_key"]["anyOf"][0]
     assert secret["format"] == "password" and secret["writeOnly"] is True
 

@@ -168,9 +168,11 @@ async def test_list_sorted_by_key_and_filtered_by_prefix(
     assert listed[0].sha256 == hashlib.sha256(b"p2/b").hexdigest()
 
 
+@pytest.mark.parametrize("xattrs", [True, False], ids=["xattr", "sidecar"])
 async def test_delete_removes_sidecar_and_empty_folders(
-    store: FolderStore, root: Path, tmp_path: Path
+    root: Path, tmp_path: Path, xattrs: bool
 ) -> None:
+    store = FolderStore(root, xattrs=xattrs)
     await store.put("p1/sessions/s1/a", make_source(tmp_path / "a", b"a"))
     await store.put("p1/keep", make_source(tmp_path / "b", b"b"))
 
@@ -185,7 +187,7 @@ async def test_delete_removes_sidecar_and_empty_folders(
     with pytest.raises(ObjectNotFound):
         await store.delete("p1")  # a folder is not an object
     await store.delete("p1/keep")
-    assert sorted(p.name for p in root.iterdir()) == [DIGESTS_DIR]
+    assert sorted(p.name for p in root.iterdir()) == ([] if xattrs else [DIGESTS_DIR])
 
 
 async def test_hand_copied_or_edited_file_has_no_digests(store: FolderStore, root: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,13 +16,24 @@ import typer
 from rich.markup import escape
 
 from core import __version__
-from core.cli.common import JsonOpt, TargetOpt, WorkspaceOpt, explain_waiting, open_service
+from core.cli.common import (
+    JsonOpt,
+    TargetOpt,
+    WorkspaceOpt,
+    client_for,
+    daemon_client,
+    explain_waiting,
+    in_process,
+    open_service,
+)
 from core.cli.daemon_cmd import daemon
 from core.cli.output import emit_json, err, human_bytes, out, short_ts, table
 from core.cli.progress import follow_job
+from core.cli.recover_cmd import catalog_app, recover, verify_catalog
 from core.cli.review_cmd import review
 from core.cli.runner import run_async
 from core.cli.targets import target_app
+from core.cli.through_daemon import absolute, restore_through, verify_through
 from core.cli.tree_cmd import tree_app
 from core.errors import BadInputError, ExitCode
 from core.models import HIT_END, HIT_START, JobState, SearchQuery
@@ -45,7 +57,9 @@ app.add_typer(phase_app, name="phase")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(target_app, name="target")
 app.add_typer(tree_app, name="tree")
+app.add_typer(catalog_app, name="catalog")
 app.command()(daemon)
+app.command()(recover)
 app.command()(review)
 
 
@@ -74,8 +88,15 @@ def init(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     async def go() -> None:
         ws = Workspace.at(workspace)
         created = ws.init()
-        async with await Service.start(ws, run_jobs=False) as svc:
-            status = await svc.status()
+        daemon = await daemon_client(ws.root)
+        if daemon is not None:  # it holds the workspace: ask it
+            try:
+                status = await daemon.status()
+            finally:
+                await daemon.close()
+        else:
+            async with await Service.start(ws, run_jobs=False) as svc:
+                status = await svc.status()
         if json:
             emit_json({"workspace": str(ws.root), "created": created, "status": status})
         else:
@@ -144,7 +165,7 @@ def import_(
     """Import agent history incrementally (re-runs read only what changed)."""
 
     async def go() -> None:
-        targets = [str(p) for p in paths or []]
+        targets = [absolute(p) for p in paths or []]
         if not targets:
             from core.local.sources import detected_sources
 
@@ -157,9 +178,9 @@ def import_(
             for src in found:
                 err.print(f"importing {src.format} history from {src.path}", highlight=False)
             targets = [str(src.path) for src in found]
-        async with await open_service(workspace, write=True) as svc:
-            job = await svc.start_import(targets, fmt)
-            info = await follow_job(svc, job.id, quiet=json)
+        async with client_for(workspace, write=True) as client:
+            job = await client.start_import(targets, fmt)
+            info = await follow_job(client, job.id, quiet=json)
         result = info.result or {}
         if json:
             emit_json({"job": info, "report": result})
@@ -200,8 +221,8 @@ def sessions(
     """List sessions: id, source, phase, and size."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            rows = await svc.list_sessions(phase)
+        async with client_for(workspace, write=False) as client:
+            rows = await client.list_sessions(phase)
         if json:
             emit_json(rows)
             return
@@ -222,6 +243,9 @@ def sessions(
             ],
         )
         err.print(f"{len(rows)} sessions · local copies only (backup tiers not set up)")
+        if not rows:  # a new or lost DB: the backups may still hold everything
+            err.print("if your backups hold sessions, `tierkeeper recover` rebuilds the list "
+                      "from them", highlight=False)  # fmt: skip
 
     run_async(go)
 
@@ -236,8 +260,8 @@ def show(
     """One session: its metadata, files and (with --messages) the conversation."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            detail = await svc.session(session_id, messages=messages)
+        async with client_for(workspace, write=False) as client:
+            detail = await client.session(session_id, messages=messages)
         if json:
             emit_json(detail)
             return
@@ -323,8 +347,8 @@ def search(
     async def go() -> None:
         q = SearchQuery(text=query, limit=limit, project=project, session=session, agent=agent,
                         role=role, tool=tool, since=since, until=until)  # fmt: skip
-        async with await open_service(workspace, write=False) as svc:
-            hits = await svc.search(q)
+        async with client_for(workspace, write=False) as client:
+            hits = await client.search(q)
         if json:
             emit_json(hits)
             return
@@ -433,11 +457,10 @@ def session_start(
     json: JsonOpt = False,
 ) -> None:
     """Start a session; prints its id."""
-    from core.local import lifecycle
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            sid = await lifecycle.session_start(svc.db, svc.workspace, agent=agent)
+        async with client_for(workspace, write=True) as client:
+            sid = (await client.start_session(agent)).session
         emit_json({"session": sid}) if json else print(sid)
 
     run_async(go)
@@ -454,29 +477,24 @@ def session_end(
     json: JsonOpt = False,
 ) -> None:
     """End a session: log it, write the handoff note, import the session's files."""
-    from core.local import lifecycle
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            path = await lifecycle.session_end(
-                svc.db, svc.workspace, session_id, summary=summary, open_items=open_item or []
+        async with client_for(workspace, write=True) as client:
+            ended = await client.end_session(
+                session_id, summary=summary, open_items=open_item or []
             )
-            sid = path.name.removeprefix("session_").removesuffix("_handoff.md")
-            report = await svc.import_now(
-                [str(svc.workspace.log_path(sid)), str(path)], "tierkeeper"
-            )
-            backup = None
             # the handoff note is written: the session leaves the machine (unless told not to)
-            backup_targets = [t for t in svc.config.targets if t.kind != "s3"]
-            if backup_targets and svc.config.schedule.backup_every != "off":
-                job = await svc.start_backup([sid], backup_targets[0].name)
-                backup = await follow_job(svc, job.id, quiet=json)
+            backup = None
+            if ended.backup is not None:
+                backup = await follow_job(client, ended.backup.id, quiet=json)
         if json:
-            emit_json({"session": sid, "handoff": str(path), "import": report, "backup": backup})
+            emit_json({"session": ended.session, "handoff": ended.handoff,
+                       "import": ended.imported, "backup": backup})  # fmt: skip
         else:
-            err.print(f"Session {sid} ended; handoff note: {path}")
+            err.print(f"Session {ended.session} ended; handoff note: {ended.handoff}")
             if backup is not None:
-                err.print(f"Backup to {backup_targets[0].name}: {backup.state.value}")
+                where = (backup.resource or "").removeprefix("target:") or "the backup target"
+                err.print(f"Backup to {where}: {backup.state.value}")
 
     run_async(go)
 
@@ -497,18 +515,15 @@ def phase_new(name: str, workspace: WorkspaceOpt = None, json: JsonOpt = False) 
 @phase_app.command("close")
 def phase_close(
     name: Annotated[str | None, typer.Argument()] = None,
+    html: Annotated[bool, typer.Option("--html", help="Also write the review as HTML.")] = False,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Close a phase (the current one by default)."""
-    from core.local import lifecycle
+    """Close a phase (the current one by default): back up its sessions, write its review,
+    upload it, archive it if [phases] archive_on_close says so, apply retention."""
+    from core.cli import phase_close_cmd
 
-    async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            info = await lifecycle.phase_close(svc.db, svc.workspace, name)
-        emit_json(info) if json else err.print(f"Phase {info.name} closed")
-
-    run_async(go)
+    phase_close_cmd.run(name, html=html, workspace=workspace, json=json)
 
 
 @phase_app.command("list")
@@ -553,8 +568,8 @@ def jobs(
         return
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            rows = await svc.jobs.list(active_only=active)
+        async with client_for(workspace, write=False) as client:
+            rows = await client.jobs(active_only=active)
         if json:
             emit_json(rows)
             return
@@ -590,8 +605,8 @@ def jobs_cancel(job_id: int, workspace: WorkspaceOpt = None, json: JsonOpt = Fal
     """Cancel a queued or running job."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            info = await svc.jobs.cancel(job_id)
+        async with client_for(workspace, write=True) as client:
+            info = await client.cancel_job(job_id)
         emit_json(info) if json else err.print(f"Job {info.id}: {info.state.value}")
 
     run_async(go)
@@ -602,10 +617,10 @@ def jobs_retry(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """Try waiting jobs again now (a target came back), and wait for them."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            await svc.jobs.resume_waiting()
-            pending = await svc.jobs.list(active_only=True)
-            done = [await follow_job(svc, j.id, quiet=json) for j in reversed(pending)]
+        async with client_for(workspace, write=True) as client:
+            await client.retry_waiting()
+            pending = await client.jobs(active_only=True)
+            done = [await follow_job(client, j.id, quiet=json) for j in reversed(pending)]
         if json:
             emit_json(done)
             return
@@ -618,16 +633,47 @@ def jobs_retry(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     run_async(go)
 
 
-@jobs_app.command("resume")
-def jobs_resume(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
-    """Run jobs left unfinished by a crash or a stop, and wait for them."""
+@jobs_app.command("pause")
+def jobs_pause(job_id: int, workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
+    """Pause a job: it stops (finished work is kept) until `jobs resume ID`."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            pending = await svc.jobs.list(active_only=True)
-            done = [await follow_job(svc, j.id, quiet=json) for j in pending]
+        async with client_for(workspace, write=True) as client:
+            info = await client.pause_job(job_id)
+        if json:
+            emit_json(info)
+            return
+        err.print(f"Job {info.id}: {info.state.value}", highlight=False)
+        if info.state == JobState.PAUSED:
+            err.print(f"continue it with `tierkeeper jobs resume {info.id}`", highlight=False)
+
+    run_async(go)
+
+
+@jobs_app.command("resume")
+def jobs_resume(
+    job_id: Annotated[
+        int | None,
+        typer.Argument(help="A paused job; none: every job left unfinished by a crash or a stop."),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Continue a paused job, or run jobs left unfinished by a crash or a stop; waits for them."""
+
+    async def go() -> None:
+        async with client_for(workspace, write=True) as client:
+            if job_id is not None:
+                await client.resume_job(job_id)
+                pending = [job_id]
+            else:  # paused jobs stay paused until asked for by id
+                active = await client.jobs(active_only=True)
+                pending = [j.id for j in active if j.state != JobState.PAUSED]
+            done = [await follow_job(client, i, quiet=json) for i in pending]
         if json:
             emit_json(done)
+        elif job_id is not None:
+            err.print(f"Job {done[0].id}: {done[0].state.value}", highlight=False)
         else:
             err.print(f"{len(done)} jobs resumed")
 
@@ -648,9 +694,9 @@ def backup(
     """Compress, upload and verify sessions on a backup target."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            job = await svc.start_backup([] if all_ else list(sessions or []), target)
-            info = await follow_job(svc, job.id, quiet=json)
+        async with client_for(workspace, write=True) as client:
+            job = await client.start_backup([] if all_ else list(sessions or []), target)
+            info = await follow_job(client, job.id, quiet=json)
         result = info.result or {}
         if json:
             emit_json({"job": info, "result": result})
@@ -774,22 +820,32 @@ def archive_restore(
 @app.command()
 def verify(
     deep: Annotated[bool, typer.Option(help="Download and hash every file too.")] = False,
+    catalog: Annotated[
+        bool, typer.Option("--catalog", help="Compare the local DB with the targets instead.")
+    ] = False,
     target: TargetOpt = None,
     workspace: WorkspaceOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check every backup on a target against its manifest."""
+    if catalog:
+        return verify_catalog(target, workspace, json)
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            results = await svc.verify(target, deep=deep)
-        bad = [r for r in results if not r.ok]
+        async with client_for(workspace, write=True) as client:
+            svc = in_process(client)
+            if svc is not None:
+                results = [asdict(r) for r in await svc.verify(target, deep=deep)]
+            else:
+                results = await verify_through(client, target, deep=deep)
+        bad = [r for r in results if not r["ok"]]
         if json:
             emit_json(results)
         else:
             err.print(f"{len(results) - len(bad)} of {len(results)} backups verified")
             for r in bad:
-                err.print(f"  [red]✗[/] {r.session_id}: {'; '.join(r.problems)}", highlight=False)
+                err.print(f"  [red]✗[/] {r['session_id']}: {'; '.join(r['problems'])}",
+                          highlight=False)  # fmt: skip
         if bad:
             raise typer.Exit(int(ExitCode.PARTIAL))
 
@@ -809,10 +865,17 @@ def restore(
     """Restore a session's files from its latest backup, each checked first."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            written = await svc.restore(
-                session_id, to, target=target, file=file, overwrite=overwrite
-            )
+        async with client_for(workspace, write=False) as client:
+            svc = in_process(client)
+            if svc is not None:  # read-only: it runs beside a window that holds the workspace
+                written = await svc.restore(
+                    session_id, to, target=target, file=file, overwrite=overwrite
+                )
+            else:
+                written = await restore_through(
+                    client, session_id, to, target=target, file=file, overwrite=overwrite,
+                    quiet=json,
+                )  # fmt: skip
         if json:
             emit_json([str(p) for p in written])
         else:

@@ -1,9 +1,16 @@
-"""Follows a job on the terminal: a progress bar with rate and ETA on stderr."""
+"""Follows a job on the terminal: a progress bar with rate and ETA on stderr.
+
+It reads the job through the `Client` protocol, so the same bar follows a job run by
+this process's service or by the daemon: progress comes from the event stream, the
+end from `wait_job`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from rich.progress import (
     BarColumn,
@@ -17,17 +24,25 @@ from rich.progress import (
 )
 
 from core.cli.output import err
-from core.events import Subscription
-from core.models import JobInfo, JobState
-from core.service import Service
+from core.models import Event, JobInfo, JobState
+
+if TYPE_CHECKING:
+    from core.client import Client
+    from core.service import Service
 
 FINAL = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
-async def follow_job(svc: Service, job_id: int, *, quiet: bool = False) -> JobInfo:
-    """Waits for the job, drawing its progress unless quiet; Ctrl-C cancels it."""
-    sub = svc.bus.subscribe(["job.progress", "job.finished"])
-    waiter = asyncio.ensure_future(svc.jobs.wait(job_id))
+async def follow_job(source: Client | Service, job_id: int, *, quiet: bool = False) -> JobInfo:
+    """Waits for the job, drawing its progress unless quiet; Ctrl-C cancels it.
+
+    A `Service` (commands that still hold one) is followed through an in-process client
+    that is not closed here: the command owns the service."""
+    from core.client import InProcessClient
+    from core.service import Service
+
+    client: Client = InProcessClient(source) if isinstance(source, Service) else source
+    events = client.subscribe(["job.progress", "job.finished"])
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -41,24 +56,39 @@ async def follow_job(svc: Service, job_id: int, *, quiet: bool = False) -> JobIn
     )
     try:
         with progress:
-            info = await svc.jobs.get(job_id)
+            info = await _job(client, job_id)
             task = progress.add_task(info.title or info.kind, total=None)
-            reader = asyncio.ensure_future(_draw(sub, job_id, progress, task))
+            reader = asyncio.ensure_future(_draw(events, job_id, progress, task))
             try:
-                return await waiter
+                return await client.wait_job(job_id)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
     except (KeyboardInterrupt, asyncio.CancelledError):
-        await svc.jobs.cancel(job_id)
+        await client.cancel_job(job_id)
         raise
     finally:
-        await sub.aclose()
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
-async def _draw(sub: Subscription, job_id: int, progress: Progress, task: TaskID) -> None:
-    async for event in sub:
+async def _job(client: Client, job_id: int) -> JobInfo:
+    """The job as listed (for its title): the active ones first, the short list."""
+    for active_only in (True, False):
+        for job in await client.jobs(active_only=active_only):
+            if job.id == job_id:
+                return job
+    from core.errors import NotFoundError
+
+    raise NotFoundError(f"No job {job_id}")
+
+
+async def _draw(
+    events: AsyncIterator[Event], job_id: int, progress: Progress, task: TaskID
+) -> None:
+    async for event in events:
         data = event.data
         if data.get("id") != job_id:
             continue

@@ -5,13 +5,14 @@ this module only reads options, asks for a passphrase and prints."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from core.cli.common import JsonOpt, WorkspaceOpt, open_service
+from core.cli.common import JsonOpt, WorkspaceOpt, client_for, open_service
 from core.cli.output import emit_json, err, out, table
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
@@ -19,8 +20,17 @@ from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI
 from core.errors import BadInputError, ExitCode
 from core.models import JobInfo, JobState
 from core.service import Service
-from core.setup.models import DriveTargetSpec, FolderTargetSpec, S3TargetSpec, spec_of
+from core.setup.models import (
+    DriveSignedIn,
+    DriveTargetSpec,
+    FolderTargetSpec,
+    S3TargetSpec,
+    spec_of,
+)
 from core.tier2.targets import resource_of
+
+if TYPE_CHECKING:
+    from core.client import Client
 
 target_app = typer.Typer(help="Backup targets (Tier 2).", no_args_is_help=True)
 target_add_app = typer.Typer(help="Add a backup target.", no_args_is_help=True)
@@ -79,6 +89,18 @@ def _check_continued(done: list[JobInfo]) -> None:
             raise typer.Exit(int(ExitCode.PARTIAL))
 
 
+async def _sign_in(client: Client, spec: DriveTargetSpec) -> DriveSignedIn:
+    """Start and finish a sign-in through the client (the service opens the browser when
+    asked to); Ctrl-C cancels it, so no sign-in is left waiting in a daemon."""
+    started = await client.start_drive_sign_in(spec)
+    _show_url(started.url)
+    try:
+        return await client.finish_drive_sign_in(started.flow_id)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        await client.cancel_drive_sign_in(started.flow_id)
+        raise
+
+
 def _show_url(url: str) -> None:
     err.print("Sign in to Google in your browser; if it does not open, visit:", highlight=False)
     err.print(url, highlight=False, soft_wrap=True)
@@ -99,8 +121,8 @@ def target_add_folder(
         spec = spec_of(
             FolderTargetSpec, {"name": name, "path": str(path), "passphrase": passphrase}
         )
-        async with await open_service(workspace, write=True) as svc:
-            target = (await svc.setup.add_target(spec)).target
+        async with client_for(workspace, write=True) as client:
+            target = (await client.add_target(spec)).target
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
         if encrypt:
             _kit_advice(name)
@@ -113,8 +135,8 @@ def target_list(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """The backup targets."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            targets = svc.config.targets
+        async with client_for(workspace, write=False) as client:
+            targets = (await client.config()).targets
         if json:
             emit_json(targets)
             return
@@ -132,8 +154,8 @@ def target_test(
     """Write, read back and delete a probe on the target."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            found = await svc.setup.test_target(name)
+        async with client_for(workspace, write=False) as client:
+            found = await client.test_target(name)
         report = "\n".join(found.report)
         emit_json({"result": report}) if json else err.print(report)
 
@@ -177,8 +199,8 @@ def target_add_drive(
              "folder": folder, "passphrase": passphrase, "open_browser": not no_browser,
              "auth_uri": auth_uri, "token_uri": token_uri, "api_root": api_root}
         )  # fmt: skip
-        async with await open_service(workspace, write=True) as svc:
-            target = (await svc.setup.add_drive(spec, _show_url)).target
+        async with client_for(workspace, write=True) as client:
+            target = (await _sign_in(client, spec)).target
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
         if encrypt:
             _kit_advice(name)
@@ -215,8 +237,8 @@ def target_add_s3(
              "access_key": os.environ.get("AWS_ACCESS_KEY_ID"),
              "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY"), "passphrase": passphrase}
         )  # fmt: skip
-        async with await open_service(workspace, write=True) as svc:
-            added = await svc.setup.add_target(spec)
+        async with client_for(workspace, write=True) as client:
+            added = await client.add_target(spec)
         target, report = added.target, added.report
         if json:
             emit_json({"target": target, "report": report})
@@ -255,8 +277,8 @@ def target_remove(name: str, workspace: WorkspaceOpt = None) -> None:
     """Forget a target and its sign-in (the backups on it stay where they are)."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            await svc.setup.remove_target(name)
+        async with client_for(workspace, write=True) as client:
+            await client.remove_target(name)
         err.print(f"Target {name} removed; its backups were left in place")
 
     run_async(go)
@@ -290,8 +312,8 @@ def target_recovery_kit(
     """Print the page that recovers an encrypted target's backups (keep it on paper)."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            page = (await svc.setup.recovery_kit(name)).text
+        async with client_for(workspace, write=False) as client:
+            page = (await client.recovery_kit(name)).text
         if output is None:
             out.print(page, highlight=False, markup=False)
             return

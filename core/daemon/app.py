@@ -20,20 +20,28 @@ from core.daemon.registry import SERVICE, Call, Registry, Route
 from core.daemon.requests import (
     BackupRequest,
     BackupsParams,
+    ChartParams,
     EventsParams,
     ImportRequest,
     JobParams,
     JobsParams,
+    PhaseCloseRequest,
+    PhaseParams,
     Requeued,
     RestoreRequest,
+    ReviewRequest,
     SeriesParams,
+    SessionEndRequest,
     SessionParams,
     SessionsParams,
+    SessionStartRequest,
     VerifyRequest,
 )
 from core.daemon.setup_requests import FlowParams, TargetParams
 from core.errors import BadInputError
 from core.metrics.models import MetricsSnapshot, SeriesPoint
+from core.metrics.prometheus import CONTENT_TYPE as PROMETHEUS_TYPE
+from core.metrics.prometheus import prometheus_text
 from core.models import (
     BackupInfo,
     Event,
@@ -41,10 +49,13 @@ from core.models import (
     SearchHit,
     SearchQuery,
     SessionDetail,
+    SessionEnded,
+    SessionStarted,
     SessionSummary,
     Status,
     TargetInfo,
 )
+from core.review.view import PhaseReviewDoc, PhaseSummary
 from core.service import Service
 from core.setup.models import (
     AddTargetRequest,
@@ -97,6 +108,21 @@ async def search(call: Call) -> list[SearchHit]:
     return await call.svc.search(call.payload(SearchQuery))
 
 
+@api.route("POST", "/sessions/start", summary="Start a session (an agent's working stretch)",
+           response=SessionStarted, body=SessionStartRequest, status=201)  # fmt: skip
+async def start_session(call: Call) -> SessionStarted:
+    return await call.svc.start_session(call.payload(SessionStartRequest).agent)
+
+
+@api.route("POST", "/sessions/end", summary="End a session: handoff note, import, backup job",
+           response=SessionEnded, body=SessionEndRequest)  # fmt: skip
+async def end_session(call: Call) -> SessionEnded:
+    b = call.payload(SessionEndRequest)
+    return await _unless_stopping(
+        call, call.svc.end_session(b.session_id, summary=b.summary, open_items=b.open_items)
+    )
+
+
 @api.route("POST", "/imports", summary="Start an import job", response=JobInfo,
            body=ImportRequest, status=202)  # fmt: skip
 async def start_import(call: Call) -> JobInfo:
@@ -114,6 +140,19 @@ async def jobs(call: Call) -> list[JobInfo]:
            response=JobInfo, params=JobParams)  # fmt: skip
 async def cancel_job(call: Call) -> JobInfo:
     return await call.svc.jobs.cancel(call.param(JobParams).job_id)
+
+
+@api.route("POST", "/jobs/{job_id}/pause",
+           summary="Pause a job (it keeps its checkpoint and place); answers once it is parked",
+           response=JobInfo, params=JobParams)  # fmt: skip
+async def pause_job(call: Call) -> JobInfo:
+    return await call.svc.jobs.pause(call.param(JobParams).job_id)
+
+
+@api.route("POST", "/jobs/{job_id}/resume", summary="Put a paused job back in the queue",
+           response=JobInfo, params=JobParams)  # fmt: skip
+async def resume_job(call: Call) -> JobInfo:
+    return await call.svc.jobs.resume(call.param(JobParams).job_id)
 
 
 @api.route("GET", "/jobs/{job_id}/wait",
@@ -175,6 +214,51 @@ async def metrics(call: Call) -> MetricsSnapshot:
 async def metrics_series(call: Call) -> list[SeriesPoint]:
     p = call.param(SeriesParams)
     return await call.svc.recorder.series(p.op, p.tier, p.since, p.resolution)
+
+
+@api.route("GET", "/metrics/prometheus", summary="Live metrics in Prometheus' text format "
+           "(version 0.0.4), for a scraper", response=None, media="text/plain")  # fmt: skip
+async def metrics_prometheus(call: Call) -> web.Response:
+    text = prometheus_text(await call.svc.recorder.live())
+    # aiohttp's content_type takes no parameters: the header is set whole
+    return web.Response(body=text.encode("utf-8"), headers={"Content-Type": PROMETHEUS_TYPE})
+
+
+# phases and their review ----------------------------------------------------------------------
+@api.route("GET", "/phases", summary="Phases, closed ones first, with when each was reviewed",
+           response=PhaseSummary, many=True)  # fmt: skip
+async def phases(call: Call) -> list[PhaseSummary]:
+    return await call.svc.phases()
+
+
+@api.route("POST", "/reviews", summary="Start a review job (writes the phase's review)",
+           response=JobInfo, body=ReviewRequest, status=202)  # fmt: skip
+async def start_review(call: Call) -> JobInfo:
+    b = call.payload(ReviewRequest)
+    return await call.svc.start_review(b.phase, html=b.html)
+
+
+@api.route("POST", "/phase-closes", summary="Start closing a phase: back up, review, upload, "
+           "archive (per config), retention, as one job", response=JobInfo,
+           body=PhaseCloseRequest, status=202)  # fmt: skip
+async def start_phase_close(call: Call) -> JobInfo:
+    b = call.payload(PhaseCloseRequest)
+    return await call.svc.start_phase_close(b.phase, html=b.html)
+
+
+@api.route("GET", "/phases/{phase}/review", summary="A phase's written review: the report, "
+           "its HTML, chart names, metadata", response=PhaseReviewDoc,
+           params=PhaseParams)  # fmt: skip
+async def review(call: Call) -> PhaseReviewDoc:
+    return await call.svc.review(call.param(PhaseParams).phase)
+
+
+@api.route("GET", "/phases/{phase}/review/charts/{name}", summary="One chart of a review",
+           response=None, params=ChartParams, media="image/png")  # fmt: skip
+async def review_chart(call: Call) -> web.Response:
+    p = call.param(ChartParams)
+    png = await call.svc.review_chart(p.phase, p.name)
+    return web.Response(body=png, content_type="image/png")
 
 
 # set-up and settings ------------------------------------------------------------------------

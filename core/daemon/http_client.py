@@ -28,8 +28,12 @@ from core.daemon.errors import DaemonUnavailableError, error_from_body
 from core.daemon.requests import (
     BackupRequest,
     ImportRequest,
+    PhaseCloseRequest,
     Requeued,
     RestoreRequest,
+    ReviewRequest,
+    SessionEndRequest,
+    SessionStartRequest,
     VerifyRequest,
 )
 from core.daemon.socket_path import DaemonInfo, read_info, socket_candidates
@@ -41,11 +45,14 @@ from core.models import (
     SearchHit,
     SearchQuery,
     SessionDetail,
+    SessionEnded,
+    SessionStarted,
     SessionSummary,
     Status,
     TargetInfo,
 )
 from core.paths import resolve_workspace
+from core.review.view import PhaseReviewDoc, PhaseSummary
 from core.setup.models import (
     ConfigPatch,
     CostPreview,
@@ -135,6 +142,22 @@ class HttpClient:
     async def search(self, query: SearchQuery) -> list[SearchHit]:
         return _many(SearchHit, await self._call("POST", "/search", body=query))
 
+    async def start_session(self, agent: str = "human") -> SessionStarted:
+        body = SessionStartRequest.model_construct(agent=agent)
+        return SessionStarted.model_validate(await self._call("POST", "/sessions/start", body=body))
+
+    async def end_session(
+        self,
+        session_id: str | None = None,
+        *,
+        summary: str | None = None,
+        open_items: Sequence[str] = (),
+    ) -> SessionEnded:
+        body = SessionEndRequest.model_construct(
+            session_id=session_id, summary=summary, open_items=list(open_items)
+        )
+        return SessionEnded.model_validate(await self._call("POST", "/sessions/end", body=body))
+
     async def start_import(self, paths: list[str], fmt: str = "auto") -> JobInfo:
         body = ImportRequest.model_construct(paths=paths, format=fmt)
         return JobInfo.model_validate(await self._call("POST", "/imports", body=body))
@@ -145,6 +168,12 @@ class HttpClient:
 
     async def cancel_job(self, job_id: int) -> JobInfo:
         return JobInfo.model_validate(await self._call("POST", f"/jobs/{int(job_id)}/cancel"))
+
+    async def pause_job(self, job_id: int) -> JobInfo:
+        return JobInfo.model_validate(await self._call("POST", f"/jobs/{int(job_id)}/pause"))
+
+    async def resume_job(self, job_id: int) -> JobInfo:
+        return JobInfo.model_validate(await self._call("POST", f"/jobs/{int(job_id)}/resume"))
 
     async def wait_job(self, job_id: int) -> JobInfo:
         data = await self._call("GET", f"/jobs/{int(job_id)}/wait", timeout=None)
@@ -188,6 +217,26 @@ class HttpClient:
     async def start_verify(self, target: str | None = None, *, deep: bool = False) -> JobInfo:
         body = VerifyRequest.model_construct(target=target, deep=deep)
         return JobInfo.model_validate(await self._call("POST", "/verifications", body=body))
+
+    async def phases(self) -> list[PhaseSummary]:
+        return _many(PhaseSummary, await self._call("GET", "/phases"))
+
+    async def start_review(self, phase: str, *, html: bool = False) -> JobInfo:
+        body = ReviewRequest.model_construct(phase=phase, html=html)
+        return JobInfo.model_validate(await self._call("POST", "/reviews", body=body))
+
+    async def start_phase_close(self, phase: str | None = None, *, html: bool = False) -> JobInfo:
+        body = PhaseCloseRequest.model_construct(phase=phase, html=html)
+        return JobInfo.model_validate(await self._call("POST", "/phase-closes", body=body))
+
+    async def review(self, phase: str) -> PhaseReviewDoc:
+        data = await self._call("GET", f"/phases/{_segment(phase)}/review")
+        return PhaseReviewDoc.model_validate(data)
+
+    async def review_chart(self, phase: str, name: str) -> bytes:
+        path = f"/phases/{_segment(phase)}/review/charts/{_segment(name)}"
+        data: bytes = await self._call("GET", path, raw=True)
+        return data
 
     async def config(self) -> Settings:
         return Settings.model_validate(await self._call("GET", "/config"))
@@ -267,8 +316,10 @@ class HttpClient:
         body: BaseModel | None = None,
         content: bytes | None = None,
         timeout: float | None = REQUEST_TIMEOUT,  # noqa: ASYNC109 - per request, None for long polls
+        raw: bool = False,
     ) -> Any:
-        """`content`: a JSON body already encoded (one carrying secrets, see `_revealed`)."""
+        """`content`: a JSON body already encoded (one carrying secrets, see `_revealed`);
+        `raw`: the answer's bytes as they are (a chart), not JSON."""
         await self._subscriptions_ready()
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         data = body.model_dump_json().encode("utf-8") if body is not None else content
@@ -278,7 +329,7 @@ class HttpClient:
                 method, URL(BASE + path, encoded=True), params=query, data=data, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=PROBE_TIMEOUT),
             ) as resp:  # fmt: skip
-                raw = await resp.read()
+                body_bytes = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise DaemonUnavailableError(
@@ -286,8 +337,8 @@ class HttpClient:
                 hint="is it still running? `tierkeeper status` says; `tierkeeper daemon` starts it",
             ) from exc
         if status >= 400:
-            raise error_from_body(status, raw)
-        return orjson.loads(raw)
+            raise error_from_body(status, body_bytes)
+        return body_bytes if raw else orjson.loads(body_bytes)
 
     async def _subscriptions_ready(self) -> None:
         pending = [f for f in (s.pending for s in self._streams) if f is not None]

@@ -85,6 +85,10 @@ def _parameters(route: Route, schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _response(route: Route, ref: Any) -> dict[str, Any]:
+    if route.media is not None:
+        return {"description": route.summary,
+                "content": {route.media: {"schema": {"type": "string",
+                                                     "format": "binary"}}}}  # fmt: skip
     if route.response is None:
         return {"description": route.summary,
                 "content": {"application/json": {"schema": {"type": "object"}}}}  # fmt: skip

@@ -67,6 +67,8 @@ class Route:
     status: int = 200
     stream: bool = False
     """A text/event-stream of `response` instead of one JSON document."""
+    media: str | None = None
+    """Raw bytes of this media type (a chart's PNG) instead of JSON; `response` is None."""
 
     @property
     def url(self) -> str:
@@ -93,10 +95,11 @@ class Registry:
         body: type[BaseModel] | None = None,
         status: int = 200,
         stream: bool = False,
+        media: str | None = None,
     ) -> Callable[[H], H]:
         def add(handler: H) -> H:
             route = Route(method, path, handler.__name__, summary, handler, response, many,
-                          params, body, status, stream)  # fmt: skip
+                          params, body, status, stream, media)  # fmt: skip
             if params is not None:
                 missing = set(route.path_names) - set(params.model_fields)
                 if missing:

@@ -23,6 +23,16 @@ class ImportRequest(_Strict):
     format: str = "auto"
 
 
+class SessionStartRequest(_Strict):
+    agent: str = Field("human", description="who works in this session")
+
+
+class SessionEndRequest(_Strict):
+    session_id: str | None = Field(None, description="null: the session in progress")
+    summary: str | None = None
+    open_items: list[str] = Field(default_factory=list)
+
+
 class BackupRequest(_Strict):
     session_ids: list[str] = Field(default_factory=list, description="empty: every session")
     target: str | None = None
@@ -79,3 +89,22 @@ class Requeued(BaseModel):
     """How many waiting jobs went back to the queue."""
 
     count: int
+
+
+class ReviewRequest(_Strict):
+    phase: str
+    html: bool = False
+
+
+class PhaseCloseRequest(_Strict):
+    phase: str | None = Field(None, description="null: the current phase")
+    html: bool = False
+
+
+class PhaseParams(_Strict):
+    phase: str
+
+
+class ChartParams(_Strict):
+    phase: str
+    name: str

@@ -85,6 +85,10 @@ class JobContext:
         self.started_at = started_at
         self.counters = counters
         self.message: str | None = None
+        self.pauses_at_checkpoints = False
+        """Set by a job that watches `pause_requested` and stops by itself where all it
+        finished is checkpointed; the runner then lets it finish what is in flight
+        instead of interrupting it (up to the runner's grace period)."""
         self._db = db
         self._bus = bus
         self._on_dirty = on_dirty
@@ -96,6 +100,7 @@ class JobContext:
         )
         self._cancel_requested = False
         self._stop_requested = False
+        self._pause_requested = False
         self._finished = False
         self._last_publish = -math.inf
         self._pending: asyncio.TimerHandle | None = None
@@ -170,8 +175,8 @@ class JobContext:
         self._publish_progress()
 
     def check_cancelled(self) -> None:
-        """For loops that do not await: turns a cancel (or a shutdown) into JobCancelled."""
-        if self._cancel_requested or self._stop_requested:
+        """For loops that do not await: turns a cancel (a pause, a shutdown) into JobCancelled."""
+        if self._cancel_requested or self._stop_requested or self._pause_requested:
             raise JobCancelled(f"Job {self.job_id} ({self.kind}) was cancelled")
 
     def log(self, message: str) -> None:
@@ -188,6 +193,13 @@ class JobContext:
     @property
     def stop_requested(self) -> bool:
         return self._stop_requested
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._pause_requested
+
+    def request_pause(self) -> None:
+        self._pause_requested = True
 
     def request_cancel(self) -> None:
         self._cancel_requested = True

@@ -35,10 +35,14 @@ ProbeFunc = Callable[[str], Awaitable[None]]
 JobResult = dict[str, Any] | None
 
 FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
-SETTLED = FINISHED | {JobState.WAITING}
+SETTLED = FINISHED | {JobState.WAITING, JobState.PAUSED}
 """States `wait` returns on: nothing more will happen without the outside world."""
-ACTIVE = ("queued", "running", "waiting")
+ACTIVE = ("queued", "running", "waiting", "paused")
+_ACTIVE_SQL = ", ".join(f"'{state}'" for state in ACTIVE)
 PERSIST_INTERVAL = 0.5  # progress reaches the DB at most this often per runner
+PAUSE_GRACE = 30.0
+"""How long a job that pauses at its checkpoints may take to get there before it is
+interrupted anyway (a huge session in flight): a pause must not wait for hours."""
 
 INFO_COLUMNS = (
     "id, kind, title, state, steps_total, steps_done, items_total, items_done, "
@@ -64,7 +68,10 @@ class JobRunner:
     """Besides running jobs, keeps the offline queue: a job that raises `JobMustWait`
     is parked with its checkpoint, jobs queued after it on the same resource wait
     behind it (order is kept), and a probe with backoff requeues them all once the
-    resource answers. Parked jobs survive restarts; probing resumes at `start`."""
+    resource answers. Parked jobs survive restarts; probing resumes at `start`.
+
+    A job the user pauses is parked the same way (state `paused`, never probed):
+    it holds its resource, so the order is kept, until `resume` requeues it."""
 
     def __init__(
         self,
@@ -74,10 +81,12 @@ class JobRunner:
         concurrency: int = 2,
         probe_delay: float = 2.0,
         probe_max_delay: float = 300.0,
+        pause_grace: float = PAUSE_GRACE,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._probe_delay = probe_delay
+        self._pause_grace = pause_grace
         self._probe_max_delay = probe_max_delay
         self._probes: dict[str, ProbeFunc] = {}
         self._probers: dict[str, asyncio.Task[None]] = {}
@@ -222,6 +231,67 @@ class JobRunner:
                 return info
             # A shutdown requeued it while we asked: cancel the queued row instead.
 
+    async def pause(self, job_id: int) -> JobInfo:
+        """Parks a job until `resume`, returning once it is parked.
+
+        A running job that `pauses_at_checkpoints` finishes what is in flight and
+        stops at its next checkpoint, so nothing it did is redone; any other job
+        is interrupted as a shutdown interrupts it (its committed checkpoints
+        stay). The row keeps its id, hence its place in the queue, and jobs
+        queued after it on the same resource wait behind it. Pausing a job that
+        has ended changes nothing (its state says so).
+        """
+        _check_id(job_id)
+        while True:
+            active: _Active | None = None
+            paused_here = False
+            async with self._db.transaction() as tx:
+                row = await tx.fetchone("SELECT state FROM jobs WHERE id=?", (job_id,))
+                if row is None:
+                    raise NotFoundError(f"There is no job {job_id}", hint="see `tierkeeper jobs`")
+                active = self._active.get(job_id)
+                if active is None and row["state"] in ("queued", "running", "waiting"):
+                    # A 'running' row with no task here is a leftover of a dead process.
+                    await tx.execute(
+                        "UPDATE jobs SET state='paused', wait_reason=NULL, needs_user=0, "
+                        "updated_at=? WHERE id=?",
+                        (utc_now(), job_id),
+                    )
+                    paused_here = True
+            if active is None:
+                info = await self.get(job_id)
+                if paused_here:
+                    self._announce_paused(info)
+                return info
+            active.ctx.request_pause()
+            if active.task is not None and active.ctx.pauses_at_checkpoints:
+                await asyncio.wait([active.finished], timeout=self._pause_grace)
+            if active.task is not None and not active.finished.done():
+                active.task.cancel()
+            info = await asyncio.shield(active.finished)
+            if info.state != JobState.QUEUED:
+                return info
+            # Claimed and requeued by a shutdown before it could start: pause the row.
+
+    async def resume(self, job_id: int) -> JobInfo:
+        """Puts a paused job back in the queue, where its id puts it; it goes on from its
+        last checkpoint. Any other job is left as it is."""
+        _check_id(job_id)
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone("SELECT state FROM jobs WHERE id=?", (job_id,))
+            if row is None:
+                raise NotFoundError(f"There is no job {job_id}", hint="see `tierkeeper jobs`")
+            resumed = row["state"] == JobState.PAUSED
+            if resumed:
+                await tx.execute(
+                    "UPDATE jobs SET state='queued', updated_at=? WHERE id=?", (utc_now(), job_id)
+                )
+        info = await self.get(job_id)
+        if resumed:
+            self._bus.publish("job.queued", info.model_dump(mode="json"))
+            self._kick()
+        return info
+
     async def wait(self, job_id: int) -> JobInfo:
         """Returns once the job is done, failed or cancelled, or parked waiting."""
         waiter: asyncio.Future[JobInfo] = asyncio.get_running_loop().create_future()
@@ -249,7 +319,7 @@ class JobRunner:
 
     async def list(self, *, active_only: bool = False, limit: int = 200) -> list[JobInfo]:
         """Newest first."""
-        where = "WHERE state IN ('queued', 'running', 'waiting')" if active_only else ""
+        where = f"WHERE state IN ({_ACTIVE_SQL})" if active_only else ""
         rows = await self._db.fetchall(
             f"SELECT {INFO_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", (limit,)
         )
@@ -287,11 +357,14 @@ class JobRunner:
         try:
             async with self._db.transaction() as tx:
                 # One job at a time per resource, in order: a job never overtakes
-                # an older one that runs or is parked on the same resource.
+                # an older one that is parked (waiting, paused) on the same resource.
+                # A newer parked one does not hold back an older job: resuming the
+                # first of two paused backups runs it.
                 row = await tx.fetchone(
-                    f"SELECT * FROM jobs WHERE state='queued' AND kind IN ({marks}) "
-                    "AND (resource IS NULL OR resource NOT IN (SELECT resource FROM jobs "
-                    "WHERE state IN ('waiting', 'running') AND resource IS NOT NULL)) "
+                    f"SELECT * FROM jobs AS j WHERE state='queued' AND kind IN ({marks}) "
+                    "AND (resource IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS o "
+                    "WHERE o.resource = j.resource AND (o.state = 'running' "
+                    "OR (o.state IN ('waiting', 'paused') AND o.id < j.id)))) "
                     "ORDER BY id LIMIT 1",
                     kinds,
                 )
@@ -343,7 +416,7 @@ class JobRunner:
         ctx = active.ctx
         if self._stopping:
             ctx.request_stop()  # claimed while stop() was already interrupting the others
-        if not (ctx.cancel_requested or ctx.stop_requested):
+        if not (ctx.cancel_requested or ctx.stop_requested or ctx.pause_requested):
             active.task = asyncio.create_task(
                 _call(self._funcs[ctx.kind], ctx), name=f"job-{ctx.job_id}-{ctx.kind}"
             )
@@ -363,6 +436,9 @@ class JobRunner:
             self._announce_finished(info)
             if info.resource is not None:
                 self._kick()  # the next job on that resource may go
+        elif info.state == JobState.PAUSED:
+            self._announce_paused(info)
+            self._kick()  # other resources' jobs may run meanwhile
         elif info.state == JobState.WAITING:
             self._announce_waiting(info)
             if info.resource is not None:
@@ -413,7 +489,12 @@ class JobRunner:
     def _outcome(self, active: _Active) -> tuple[JobState, str | None, str | None]:
         """(state, result JSON, error line) from how the job's task ended."""
         ctx, task = active.ctx, active.task
-        interrupted = JobState.QUEUED if ctx.stop_requested else JobState.CANCELLED
+        if ctx.cancel_requested:
+            interrupted = JobState.CANCELLED
+        elif ctx.pause_requested:
+            interrupted = JobState.PAUSED  # also across a shutdown: the user asked for it
+        else:
+            interrupted = JobState.QUEUED if ctx.stop_requested else JobState.CANCELLED
         if task is None or task.cancelled():
             return interrupted, None, None
         exc = task.exception()
@@ -437,6 +518,13 @@ class JobRunner:
 
     def _announce_waiting(self, info: JobInfo) -> None:
         self._bus.publish("job.waiting", info.model_dump(mode="json"))
+        self._settle_waiters(info)
+
+    def _announce_paused(self, info: JobInfo) -> None:
+        self._bus.publish("job.paused", info.model_dump(mode="json"))
+        self._settle_waiters(info)
+
+    def _settle_waiters(self, info: JobInfo) -> None:
         for waiter in self._waiters.get(info.id, ()):
             if not waiter.done():
                 waiter.set_result(info)

@@ -90,6 +90,13 @@ async def export_session(
 ) -> list[ExportedFile]:
     """Exports into `dest`: a file path for a one-file session, else a folder."""
     sources = await session_sources(db, session_id)
+    from core.recovery.apply import in_backup_only  # recovery imports the local layer
+
+    if await in_backup_only(db, session_id):
+        raise NotFoundError(
+            f"Session {session_id} is in a backup, not on this computer yet",
+            hint=f"restore it first: tierkeeper recover --restore --session {session_id}",
+        )
     if file is not None:
         sources = [s for s in sources if Path(s[1]).name == file]
         if not sources:

@@ -52,16 +52,20 @@ class _Writer:
         self._fh.close()
 
 
-async def pack_source(db: Database, source_id: int, dst: Path) -> Packed:
-    row = await db.fetchone("SELECT kind FROM sources WHERE id = ?", (source_id,))
-    if row is None:
-        raise NotFoundError(f"No source {source_id}")
+async def pack_source(db: Database, source_id: int, dst: Path, *, kind: str | None = None
+                      ) -> Packed:  # fmt: skip
+    """`kind` (the source's, when the caller already has it) saves a query."""
+    if kind is None:
+        row = await db.fetchone("SELECT kind FROM sources WHERE id = ?", (source_id,))
+        if row is None:
+            raise NotFoundError(f"No source {source_id}")
+        kind = str(row["kind"])
     # opened and closed here, not in a thread: a job cancelled while a thread opens
     # it, or before a queued close ran, would leak the file (a local scratch file
     # opens and closes at once)
     writer = _Writer(dst)
     try:
-        if row["kind"] == "json":
+        if kind == "json":
             blob = await db.fetchone("SELECT data FROM raw_files WHERE source_id = ?",
                                      (source_id,))  # fmt: skip
             if blob is None:
@@ -75,10 +79,11 @@ async def pack_source(db: Database, source_id: int, dst: Path) -> Packed:
                     " ORDER BY first_seq LIMIT ?",
                     (source_id, last, _BATCH),
                 )
-                if not rows:
+                if rows:
+                    await asyncio.to_thread(writer.add, [bytes(r[1]) for r in rows])
+                    last = int(rows[-1][0])
+                if len(rows) < _BATCH:  # the last batch: no need to ask for an empty one
                     break
-                await asyncio.to_thread(writer.add, [bytes(r[1]) for r in rows])
-                last = int(rows[-1][0])
         if writer.out.size == 0:  # an empty file still needs a frame to decompress from
             await asyncio.to_thread(writer.add, [zstandard.ZstdCompressor().compress(b"")])
     finally:

@@ -8,12 +8,20 @@ a half-written object under its final name: data goes to a temp file in the
 same directory, is hashed while copied, fsynced, checked against the digests
 the caller computed, and only then renamed into place.
 
-The digests are kept in a small JSON sidecar beside the tree (under
-`.tierkeeper-digests/`) so `stat` can answer like a cloud store does — with
-the checksum it holds — without reading the whole file back. The sidecar also
-records size and mtime; if the file no longer matches them (edited or copied in
-by hand) the digests are reported as unknown instead of wrong. Sidecars mirror
-the data tree name for name, so `.tierkeeper-digests/p1/a.zst` describes `p1/a.zst`.
+The digests are kept with the file so `stat` can answer like a cloud store
+does — with the checksum it holds — without reading the whole file back: in an
+extended attribute (`user.tierkeeper.digests`, set before the fsync, so the
+object appears with its digests), or where the filesystem has none (FAT, exFAT,
+many network shares) in a small JSON sidecar beside the tree (under
+`.tierkeeper-digests/`, mirroring the data tree name for name, so
+`.tierkeeper-digests/p1/a.zst` describes `p1/a.zst`). Either record also holds
+size and mtime; if the file no longer matches them (edited or copied in by
+hand) the digests are reported as unknown instead of wrong.
+
+A caller that makes its files just before putting them (a backup packing a
+session) can make them in `scratch()`, a folder on the target's own disk: such a
+file is hard-linked into place instead of copied, so its bytes cross the disk
+once.
 
 All blocking I/O runs in worker threads; progress callbacks are handed back to
 the event loop so callers may touch loop-bound state from them.
@@ -26,8 +34,12 @@ import builtins
 import errno
 import hashlib
 import os
+import shutil
 import stat
+import sys
+import tempfile
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -52,6 +64,11 @@ from core.remote.threads import loop_notifier, until_stopped
 BLOCK = 1024 * 1024
 DIGESTS_DIR = ".tierkeeper-digests"
 PART_PREFIX = ".tk-part-"
+SCRATCH_DIR = PART_PREFIX + "scratch"
+"""Under the root: where `scratch()` folders go (never an object: keys cannot hold it)."""
+SCRATCH_MAX_AGE = 24 * 3600
+"""A scratch folder this old was left by a crash: the next `scratch()` removes it."""
+XATTR = "user.tierkeeper.digests"
 
 MTIME_SLACK_NS = 2_000_000_000
 """FAT-formatted USB disks keep mtimes in 2 s steps: a remount must not lose the digests."""
@@ -79,12 +96,18 @@ class _Cancelled(Exception):
 
 
 class FolderStore:
-    def __init__(self, root: Path, name: str = "folder") -> None:
+    def __init__(self, root: Path, name: str = "folder", *, xattrs: bool = True) -> None:
+        """`xattrs=False` keeps digests in sidecars only (as on a FAT disk)."""
         self.root = Path(root)
         self.name = name
+        self._xattrs = xattrs and sys.platform == "linux"
+        self._swept = False
         self._put_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self._real_root: Path | None = None
+        self._inside: set[str] = set()
+        """Folders already known to resolve inside the root (see `_dir_inside`)."""
 
     # -- the Store protocol ------------------------------------------------
 
@@ -143,6 +166,26 @@ class FolderStore:
     async def close(self) -> None:
         """Nothing is held open between calls."""
 
+    def scratch(self) -> Path:
+        """A new private folder on the target's disk, for files about to be put (blocking).
+
+        A file made there and then put is linked into place, not copied, and from
+        then on belongs to the store: the caller must not change it, only remove
+        the folder when done. Folders a crash left behind are removed a day later.
+        """
+        self._require_root()
+        base = self.root / SCRATCH_DIR
+        try:
+            base.mkdir(exist_ok=True)
+            if base.is_symlink() or not base.is_dir():
+                raise PermanentError(f"{base} is not a folder of this backup")
+            if not self._swept:
+                self._swept = True
+                _sweep(base, time.time() - SCRATCH_MAX_AGE)
+            return Path(tempfile.mkdtemp(dir=base))
+        except OSError as err:
+            raise self._map(err, base, "write to") from err
+
     async def create_root(self) -> None:
         """Create the root folder; for `target add` only, when the user just chose the path.
 
@@ -179,21 +222,52 @@ class FolderStore:
                 f"the backup folder {self.root} is not available",
                 hint="is the disk connected?",
             )
-        return self.root.resolve()
+        if self._real_root is None:
+            self._real_root = self.root.resolve()
+        return self._real_root
 
     def _path(self, key: str, base: Path | None = None) -> Path:
         """`root/key`, refused when it resolves outside the root (a symlink pointing out)."""
         real_root = self._require_root()
         path = (base or self.root) / key
-        resolved = path.resolve()
-        if not resolved.is_relative_to(real_root):
+        if not self._dir_inside(path.parent, real_root) or (
+            path.is_symlink() and not path.resolve().is_relative_to(real_root)
+        ):
             raise PermanentError(f"{key!r} leads outside the backup folder {self.root}")
         return path
+
+    def _dir_inside(self, folder: Path, real_root: Path) -> bool:
+        """Whether `folder` (the root or below it) resolves inside the root.
+
+        A full `resolve()` walks every component from `/` in Python, several
+        times per put; most of a backup's cost went there. A folder that is
+        not a symlink lies inside the root exactly when its parent does, so one
+        `lstat` per new folder is enough, and folders already checked are
+        remembered for the life of the store (one job). Keys never hold `..`.
+        """
+        name = str(folder)
+        if name in self._inside or folder == self.root:
+            return True
+        if folder.is_symlink():
+            inside = folder.resolve().is_relative_to(real_root)
+        elif folder.parent == folder or not folder.is_relative_to(self.root):
+            return False
+        else:
+            inside = self._dir_inside(folder.parent, real_root)
+        if inside:
+            if len(self._inside) > 100_000:  # a bound, not a cache policy
+                self._inside.clear()
+            self._inside.add(name)
+        return inside
 
     def _sidecar(self, key: str) -> Path:
         # Mirrors the data tree name for name (no suffix), so any two keys that can
         # coexist as files also have sidecars that can coexist.
         return self._path(key, self.root / DIGESTS_DIR)
+
+    def write_error(self, err: OSError, path: Path) -> RemoteError:
+        """The store error for a failed write of the caller's own into `scratch()`."""
+        return self._map(err, path, "write to")
 
     def _map(
         self, err: OSError, path: Path, verb: Literal["read", "write to", "delete"]
@@ -225,35 +299,42 @@ class FolderStore:
     ) -> ObjectInfo:
         target = self._path(key)
         temp = target.parent / partial_name(key, source.sha256)
+        record: dict[str, object] = {"sha256": source.sha256, "md5": source.md5}
+        tagged = False
+
+        def seal(fd: int) -> None:
+            """The file's final size and mtime, and its digests on it, before its fsync."""
+            nonlocal tagged
+            st = os.fstat(fd)
+            record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+            tagged = self._tag(fd, record)
+
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            had_partial = temp.exists()
-            ok = self._copy(cancel, source, temp, resume=True, notify=notify)
-            if not ok and had_partial:
-                # The partial from an earlier attempt may be torn (a crash before its
-                # fsync); only a fresh full copy can tell that from a changed source.
-                ok = self._copy(cancel, source, temp, resume=False, notify=notify)
-            if not ok:
-                _unlink_quietly(temp)
-                raise PermanentError(
-                    f"{source.path} changed while it was being copied to {key!r}",
-                    hint="its checksum no longer matches; the backup will recompute it",
-                )
+            if self._adopt(source, temp, seal):
+                notify(source.size)
+            else:
+                had_partial = temp.exists()
+                ok = self._copy(cancel, source, temp, resume=True, notify=notify, seal=seal)
+                if not ok and had_partial:
+                    # The partial from an earlier attempt may be torn (a crash before its
+                    # fsync); only a fresh full copy can tell that from a changed source.
+                    ok = self._copy(cancel, source, temp, resume=False, notify=notify, seal=seal)
+                if not ok:
+                    _unlink_quietly(temp)
+                    raise PermanentError(
+                        f"{source.path} changed while it was being copied to {key!r}",
+                        hint="its checksum no longer matches; the backup will recompute it",
+                    )
             sidecar = self._sidecar(key)
             _unlink_quietly(sidecar)  # never let an old digest describe new bytes
             temp.replace(target)
             _fsync_dir(target.parent)
-            st = target.stat()
-            record = {
-                "sha256": source.sha256,
-                "md5": source.md5,
-                "size": st.st_size,
-                "mtime_ns": st.st_mtime_ns,
-            }
-            # Not fsynced: a sidecar lost or torn by a crash reads as "digest
-            # unknown" (never a wrong digest), and two fsyncs per object would
-            # double the cost of backing up many small sessions.
-            _write_atomic(sidecar, orjson.dumps(record), durable=False)
+            if not tagged:
+                # Not fsynced: a sidecar lost or torn by a crash reads as "digest
+                # unknown" (never a wrong digest), and two fsyncs per object would
+                # double the cost of backing up many small sessions.
+                _write_atomic(sidecar, orjson.dumps(record), durable=False)
         except _Cancelled:
             raise
         except RemoteError as err:
@@ -265,13 +346,54 @@ class FolderStore:
             if not isinstance(mapped, TransientError):
                 _unlink_quietly(temp)  # a full disk must not keep a dead partial
             raise mapped from err
+        size, mtime_ns = record["size"], record["mtime_ns"]
+        assert isinstance(size, int) and isinstance(mtime_ns, int)
         return ObjectInfo(
             key=key,
-            size=st.st_size,
+            size=size,
             md5=source.md5,
             sha256=source.sha256,
-            modified=st.st_mtime,
+            modified=mtime_ns / 1e9,
         )
+
+    def _tag(self, fd: int, record: dict[str, object]) -> bool:
+        """Digests as an extended attribute of the file: no second file to create and
+        rename per object. False where the filesystem keeps none (then a sidecar)."""
+        if not self._xattrs:
+            return False
+        try:
+            os.setxattr(fd, XATTR, orjson.dumps(record))
+        except OSError:
+            self._xattrs = False  # FAT, exFAT, many shares: sidecars from now on
+            return False
+        return True
+
+    def _adopt(self, source: PutSource, temp: Path, seal: Callable[[int], None]) -> bool:
+        """Link a file made in `scratch()` into place as `temp`, instead of copying it.
+
+        Its digests were taken by the caller as it wrote it, on this very disk, and
+        nothing else writes there; the size is checked again. False when the file is
+        not from a scratch folder, or the filesystem has no hard links (FAT, some
+        shares): the caller copies it instead.
+        """
+        if str(Path(source.path).parent.parent) != str(self.root / SCRATCH_DIR):
+            return False
+        _unlink_quietly(temp)  # a partial of an earlier attempt
+        try:
+            os.link(source.path, temp)
+        except OSError:
+            return False
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            whole = os.fstat(fd).st_size == source.size
+            if whole:
+                seal(fd)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not whole:
+            _unlink_quietly(temp)
+        return whole
 
     def _copy(
         self,
@@ -281,8 +403,11 @@ class FolderStore:
         *,
         resume: bool,
         notify: Callable[[int], None],
+        seal: Callable[[int], None],
     ) -> bool:
-        """Copy source into temp (appending to a matching partial); True if digests match."""
+        """Copy source into temp (appending to a matching partial); True if digests match.
+
+        Only a matching copy is sealed (`seal`) and fsynced: any other is discarded."""
         sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         done = 0
         if resume and temp.exists():
@@ -314,11 +439,14 @@ class FolderStore:
                 done += len(block)
                 notify(len(block))
             out.flush()
-            os.fsync(out.fileno())
-        return done == source.size and (sha.hexdigest(), md5.hexdigest()) == (
-            source.sha256.lower(),
-            source.md5.lower(),
-        )
+            ok = done == source.size and (sha.hexdigest(), md5.hexdigest()) == (
+                source.sha256.lower(),
+                source.md5.lower(),
+            )
+            if ok:
+                seal(out.fileno())
+                os.fsync(out.fileno())
+        return ok
 
     # -- get / stat / list / delete ------------------------------------------------
 
@@ -363,10 +491,12 @@ class FolderStore:
         if not stat.S_ISREG(st.st_mode):
             raise ObjectNotFound(f"{key!r} is a folder, not an object")
         sha256 = md5 = None
-        try:
-            record = orjson.loads(sidecar.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            record = None
+        record = _read_tag(path)
+        if record is None:
+            try:
+                record = orjson.loads(sidecar.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                record = None
         if (
             isinstance(record, dict)
             and record.get("size") == st.st_size
@@ -392,7 +522,9 @@ class FolderStore:
                 rel_dir = Path(dirpath).relative_to(self.root).as_posix()
                 if rel_dir == ".":
                     rel_dir = ""
-                    dirnames[:] = [d for d in dirnames if d != DIGESTS_DIR]
+                    dirnames[:] = [
+                        d for d in dirnames if d != DIGESTS_DIR and not d.startswith(PART_PREFIX)
+                    ]
                 for fname in filenames:
                     if fname.startswith(PART_PREFIX):
                         continue
@@ -423,6 +555,26 @@ class FolderStore:
         _prune_empty(path.parent, self.root)
         _prune_empty(sidecar.parent, self.root / DIGESTS_DIR)
         _fsync_dir(path.parent if path.parent.exists() else self.root)
+
+
+def _read_tag(path: Path) -> object:
+    """The digest record in the file's extended attribute, or None."""
+    if sys.platform != "linux":
+        return None
+    try:
+        return orjson.loads(os.getxattr(path, XATTR))
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def _sweep(base: Path, before: float) -> None:
+    """Remove scratch folders last touched before `before` (a crash left them)."""
+    for entry in os.scandir(base):
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < before:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _unlink_quietly(path: Path) -> None:

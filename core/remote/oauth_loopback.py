@@ -29,12 +29,13 @@ import threading
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import aiohttp
-from aiohttp import web
 from google.oauth2.credentials import Credentials
+
+if TYPE_CHECKING:  # aiohttp loads when a sign-in runs, not with every service start
+    from aiohttp import web
 
 from core.errors import ExitCode, TierkeeperError
 
@@ -116,6 +117,8 @@ async def sign_in(
     `on_url` always gets the address, because the browser may not open (no desktop,
     `--no-browser`, a remote shell): printing it keeps the flow usable.
     """
+    from aiohttp import web
+
     verifier = _code_verifier()
     loopback = _Loopback(state=secrets.token_urlsafe(32))
     runner = web.AppRunner(
@@ -167,6 +170,8 @@ class _Loopback:
         self._outcome: asyncio.Future[str | None] = loop.create_future()
 
     def app(self) -> web.Application:
+        from aiohttp import web
+
         app = web.Application()
         app.router.add_get("/", self._handle)
         return app
@@ -225,6 +230,8 @@ def _listen() -> socket.socket:
 
 
 def _page(message: str, *, status: int) -> web.Response:
+    from aiohttp import web
+
     text = html.escape(message)
     body = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Tierkeeper</title></head>"
@@ -311,6 +318,8 @@ async def _exchange(client: OAuthClient, code: str, redirect_uri: str, verifier:
     }
     if client.client_secret is not None:
         form["client_secret"] = client.client_secret
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=_EXCHANGE_TIMEOUT)
     try:
         # trust_env: honour HTTPS_PROXY/NO_PROXY like the Drive client (httplib2) does.

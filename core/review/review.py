@@ -27,14 +27,11 @@ from core.local.lifecycle import validate_phase_name
 from core.local.pricing import PriceTable
 from core.review import charts as chart_mod
 from core.review import document, metadata, queries, render_html, render_md, rules
+from core.review.layout import ANALYTICS, HTML, INSIGHTS, METADATA, phase_folder
 from core.review.models import CacheRate, PhaseReview
 from core.review.slice import write_slice
 from core.workspace import Workspace
 
-INSIGHTS = "phase_insights.md"
-HTML = "phase_insights.html"
-ANALYTICS = "phase_analytics.db"
-METADATA = "phase_metadata.json"
 CHARTS = render_md.CHARTS_DIR
 STEPS = 5
 
@@ -47,12 +44,6 @@ class ReviewOutput:
     folder: Path
     review: PhaseReview
     files: list[Path] = field(default_factory=list)
-
-
-def phase_folder(ws: Workspace, phase: str) -> Path:
-    """Where a phase's review lives in the workspace: `phases/<phase>/`, laid out like the
-    phase's folder on the backup target so the files upload as they are."""
-    return ws.root / "phases" / validate_phase_name(phase)
 
 
 async def check_phase(db: Database, phase: str) -> None:

@@ -28,6 +28,7 @@ from core.local.snapshots import SnapshotStore
 from core.metrics.registry import Metrics
 from core.packing import IntegrityError
 from core.packing.crypto import Key
+from core.recovery.publish import publish_tier2_index
 from core.remote.base import NeedsReconnect, Store, TransientError
 from core.tier2.backup import backup_session
 from core.tier2.encryption import KeyMissingError, target_key
@@ -113,9 +114,12 @@ async def run_backup(
         ctx.progress(items_done=len(state.data["done_ids"]), items_total=len(sessions))
 
     async def worker() -> None:
-        while not queue.empty():
+        # A pause lets the sessions in flight finish and checkpoint: none is redone.
+        while not queue.empty() and not ctx.pause_requested:
             ctx.check_cancelled()
             await one(queue.get_nowait())
+
+    ctx.pauses_at_checkpoints = True
 
     key: Key | None = None
     try:
@@ -125,6 +129,9 @@ async def run_backup(
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(PARALLEL, len(todo))):
                     group.create_task(worker())
+            ctx.check_cancelled()  # paused between sessions: park now, the rest later
+            # what a fresh machine reads first to rebuild its catalog (core/recovery)
+            await publish_tier2_index(db, store, target.name, target.encryption, key, workspace)
     except (NeedsReconnect, KeyMissingError) as exc:  # no sign-in, or no key, at all
         raise JobMustWait(resource_of(target.name), str(exc), needs_user=True) from exc
     except BaseExceptionGroup as group:

@@ -20,11 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from core.config import EncryptionConfig
 from core.errors import BadInputError, NotFoundError
 from core.local.db.database import Database
 from core.packing import IntegrityError, Packed
 from core.packing.crypto import Key, encrypt_file
 from core.packing.manifest import Manifest, ManifestFile
+from core.recovery.publish import publish_phase_catalog, publish_tier3_index
 from core.remote.base import PutSource, ResumeSlot, Store
 from core.tier2.backup import ENCRYPTED
 from core.tier3.phase_pack import SessionSource, build_phase_tarball
@@ -101,7 +103,9 @@ async def archive_phase(
     archive_key: Key | None = None,
     resume: Callable[[str, str], ResumeSlot | None] | None = None,
     progress: Callable[[int], None] | None = None,
+    encryption: EncryptionConfig | None = None,
 ) -> ArchiveResult:
+    """`encryption`: the archive target's key settings, named (not the key) in its index."""
     sources = await phase_sources(db, phase, source_name)
     loop = asyncio.get_running_loop()
 
@@ -140,6 +144,8 @@ async def archive_phase(
         if archive_key is not None
         else {}
     )
+    # the sessions' catalog rows, readable without a thaw (core/recovery), before the manifest
+    await publish_phase_catalog(db, archive, phase, archive_key)
     manifest = Manifest(phase=phase, long_distance=True, files=(entry,), **sealed_by)
     data = manifest.to_bytes()
     await _put_bytes(archive, manifest_key(phase), data)
@@ -157,6 +163,7 @@ async def archive_phase(
         (phase, archive_name, source_name, key, manifest_key(phase), data.decode(),
          len(sources), packed.raw_size, packed.size, _now(), _now(), "ok"),
     )  # fmt: skip
+    await publish_tier3_index(db, archive, archive_name, encryption, archive_key)
     return ArchiveResult(archive_id, phase, len(sources), packed.raw_size, packed.size, key)
 
 

@@ -4,7 +4,8 @@ The backup target keeps the newest `keep` phases. An older phase is deleted
 from it only when an archive of that phase, made from this very target,
 passed its verify; the deletion is recorded on the archive row, so the
 history says where each phase went and when. Sessions with no phase are
-never deleted here: nothing archives them.
+never deleted here: nothing archives them. A phase's review (`<phase>/review/`)
+is never deleted either: Tier 2 keeps the insights of every phase for good.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from core.local.db.database import Database
 from core.remote.base import ObjectNotFound, Store
 from core.tier2.backup import ROOT
+from core.tier2.review_upload import review_prefix
 
 
 async def prune_archived_phases(db: Database, store: Store, target: str, keep: int) -> list[str]:
@@ -28,7 +30,12 @@ async def prune_archived_phases(db: Database, store: Store, target: str, keep: i
         )
         if row is None:
             continue
-        keys = [info.key async for info in store.list(f"{ROOT}/{phase}/")]
+        kept = f"{review_prefix(phase)}/"
+        keys = [
+            info.key
+            async for info in store.list(f"{ROOT}/{phase}/")
+            if not info.key.startswith(kept)
+        ]
         for key in keys:
             try:
                 await store.delete(key)

@@ -35,6 +35,9 @@ BENCHMARKS = (
     "archive",
     "daemon",
     "cache",
+    "recover",
+    "gui",
+    "package",
 )
 
 

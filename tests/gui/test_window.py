@@ -49,9 +49,11 @@ def test_the_settings_page_shows_the_workspace_and_offers_the_wizard(
 
 def test_sidebar_switches_pages(make_window, tmp_path: Path) -> None:
     h = make_window(tmp_path / "ws")
-    h.window.nav.setCurrentRow(4)
+    h.window.nav.setCurrentRow(5)
     assert h.window.current_page() == "search"
     assert h.window.pages.currentWidget() is h.window.search
+    h.window.nav.setCurrentRow(4)  # Phase review, between Performance and Search
+    assert h.window.pages.currentWidget() is h.window.review_page
     h.window.nav.setCurrentRow(2)
     assert h.window.pages.currentWidget() is h.window.history
 

@@ -44,8 +44,8 @@ def translate_error(exc: sqlite3.Error, path: Path) -> TierkeeperError:
     if "not a database" in text or "malformed" in text or "file is encrypted" in text:
         return CorruptDatabaseError(
             f"{path} is not a usable SQLite database ({exc})",
-            hint="move the file aside (it is left untouched) and run the command again "
-            "to start a new one, or restore it from a backup",
+            hint="`tierkeeper recover` moves it aside (untouched) and rebuilds the catalog "
+            "from your backups",
         )
     return TierkeeperError(f"Database error on {path}: {exc}")
 

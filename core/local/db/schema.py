@@ -272,8 +272,21 @@ V8_REDACTED_TOOL_CALLS = """
 -- no change of shape: core/local/db/fixups.py redacts tool_calls' stored previews
 """
 
+V9_RECOVERED = """
+-- sessions rebuilt from a remote's catalog (core/recovery): listed, totalled, not yet local
+CREATE TABLE recovered(
+  session_id   TEXT PRIMARY KEY,
+  target       TEXT NOT NULL,
+  tier         INTEGER NOT NULL,
+  prefix       TEXT,
+  catalog      BLOB,
+  recovered_at TEXT NOT NULL,
+  restored_at  TEXT
+);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS, V6_ARCHIVES, V7_METRICS,
-    V8_REDACTED_TOOL_CALLS,
+    V8_REDACTED_TOOL_CALLS, V9_RECOVERED,
 )  # fmt: skip
 LATEST = len(MIGRATIONS)
