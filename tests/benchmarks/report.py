@@ -157,8 +157,9 @@ def peers_section(results: Path = PEER_RESULTS) -> list[str]:
     ]
     for r in rows:
         restore = f"{r['restore_s']:.1f}" if r.get("restore_s") is not None else "-"
+        tool = str(r["tool"]).replace("|", r"\|")  # "tar|zstd" must not split the row
         out.append(
-            f"| {r['tool']} | {r['scenario']} | {r['mb_in']:.0f} | {r['seconds']:.1f}"
+            f"| {tool} | {r['scenario']} | {r['mb_in']:.0f} | {r['seconds']:.1f}"
             f" | {r['mb_s']:.0f} | {r['mb_s'] / floor:.2f} | {r['cpu_s']:.1f} | {r['rss_mb']}"
             f" | {r['ratio']:.3f} | {restore} | {r.get('verify') or '-'} |"
         )
