@@ -92,8 +92,13 @@ class Served:
 
     def settle(self, response: requests.Response) -> None:
         """A started job is cancelled at once: a later long poll on it must answer."""
+        jobs = []
         if response.status_code == 202:
-            job = response.json()["id"]
+            jobs.append(response.json()["id"])
+        elif response.status_code == 200 and response.request.url.endswith("/sessions/end"):
+            backup = response.json().get("backup")  # ending a session starts its backup
+            jobs += [backup["id"]] if backup else []
+        for job in jobs:
             assert self.send("POST", f"/v1/jobs/{job}/cancel").status_code == 200
 
 

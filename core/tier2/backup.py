@@ -196,6 +196,39 @@ def _check_remote(entry: ManifestFile, info: ObjectInfo) -> list[str]:
     return problems
 
 
+async def put_checked(
+    store: Store,
+    prefix: str,
+    name: str,
+    stored: str,
+    path: Path,
+    packed: Packed,
+    *,
+    progress: Callable[[int], None] | None,
+    slot_for: SlotFor | None,
+    hint: str,
+) -> ManifestFile:
+    """Uploads one packed file and compares what the store says it holds with what was
+    sent: a manifest never lists a file the store did not confirm."""
+    object_key = f"{prefix}/{stored}"
+    info = await store.put(
+        object_key,
+        PutSource(path, packed.size, packed.sha256, packed.md5),
+        progress,
+        resume=slot_for(object_key, packed.sha256) if slot_for is not None else None,
+    )
+    entry = ManifestFile.from_packed(name, stored, packed).model_copy(
+        update={"remote_md5": info.md5, "remote_sha256": info.sha256}
+    )
+    problems = _check_remote(entry, info)
+    if problems:
+        raise IntegrityError(
+            "The store reports something other than what was uploaded: " + "; ".join(problems),
+            hint=hint,
+        )
+    return entry
+
+
 async def backup_session(
     db: Database,
     store: Store,
@@ -258,23 +291,10 @@ async def backup_session(
                 packed_path, stored = sealed, stored + ENCRYPTED
                 packed = Packed(packed.raw_size, packed.raw_sha256, info_enc.size,
                                 info_enc.sha256, info_enc.md5, packed.members)  # fmt: skip
-            object_key = f"{prefix}/{stored}"
-            info = await store.put(
-                object_key,
-                PutSource(packed_path, packed.size, packed.sha256, packed.md5),
-                progress,
-                resume=slot_for(object_key, packed.sha256) if slot_for is not None else None,
-            )
-            entry = ManifestFile.from_packed(name, stored, packed).model_copy(
-                update={"remote_md5": info.md5, "remote_sha256": info.sha256}
-            )
-            problems = _check_remote(entry, info)
-            if problems:
-                raise IntegrityError(
-                    "The store reports something other than what was uploaded: "
-                    + "; ".join(problems),
-                    hint="run the backup again; if it persists, check the target",
-                )
+            entry = await put_checked(
+                store, prefix, name, stored, packed_path, packed, progress=progress,
+                slot_for=slot_for, hint="run the backup again; if it persists, check the target",
+            )  # fmt: skip
             await asyncio.to_thread(packed_path.unlink)
             return entry
 

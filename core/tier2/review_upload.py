@@ -27,13 +27,12 @@ from core.packing import IntegrityError, Packed
 from core.packing.compress import compress_file
 from core.packing.crypto import Key, encrypt_file
 from core.packing.manifest import Manifest, ManifestFile
-from core.remote.base import ObjectInfo, PutSource, ResumeSlot, Store
-from core.tier2.backup import ENCRYPTED, MANIFEST, ROOT
+from core.remote.base import PutSource, Store
+from core.tier2.backup import ENCRYPTED, MANIFEST, ROOT, SlotFor, put_checked
 
 REVIEW_DIR = "review"
 COMPRESSED = frozenset({"phase_analytics.db"})
 """Files worth compressing: the report and PNG charts gain little and stay readable."""
-SlotFor = Callable[[str, str], ResumeSlot | None]
 
 
 def review_prefix(phase: str) -> str:
@@ -89,17 +88,6 @@ def _prepare(src: Path, name: str, work: Path, key: Key | None) -> tuple[str, Pa
     return stored, path, packed
 
 
-def _problems(entry: ManifestFile, info: ObjectInfo) -> list[str]:
-    found = []
-    if info.size != entry.stored_size:
-        found.append(f"{entry.stored_name}: size {info.size}, expected {entry.stored_size}")
-    if info.sha256 is not None and info.sha256 != entry.stored_sha256:
-        found.append(f"{entry.stored_name}: SHA-256 reported by the store differs")
-    if info.md5 is not None and info.md5 != entry.stored_md5:
-        found.append(f"{entry.stored_name}: MD5 reported by the store differs")
-    return found
-
-
 async def upload_review(
     store: Store,
     folder: Path,
@@ -116,24 +104,10 @@ async def upload_review(
         work = Path(tmp)
         for name in names:
             stored, path, packed = await asyncio.to_thread(_prepare, folder / name, name, work, key)
-            object_key = f"{prefix}/{stored}"
-            info = await store.put(
-                object_key,
-                PutSource(path, packed.size, packed.sha256, packed.md5),
-                progress,
-                resume=slot_for(object_key, packed.sha256) if slot_for is not None else None,
-            )
-            entry = ManifestFile.from_packed(name, stored, packed).model_copy(
-                update={"remote_md5": info.md5, "remote_sha256": info.sha256}
-            )
-            problems = _problems(entry, info)
-            if problems:
-                raise IntegrityError(
-                    "The store reports something other than what was uploaded: "
-                    + "; ".join(problems),
-                    hint="close the phase again (`tierkeeper phase close NAME`) to re-upload",
-                )
-            entries.append(entry)
+            entries.append(await put_checked(
+                store, prefix, name, stored, path, packed, progress=progress, slot_for=slot_for,
+                hint="close the phase again (`tierkeeper phase close NAME`) to re-upload",
+            ))  # fmt: skip
         sealed = (
             {"format_version": 2, "encryption": "aes-256-gcm", "key_id": key.key_id}
             if key is not None
