@@ -182,19 +182,25 @@ def test_append_after_close_fails(tmp_path: Path) -> None:
 
 
 _WRITER = """
-import sys
+import sys, time
 from pathlib import Path
 from core.local.activity_log import ActivityEvent, ActivityLog
 path, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 pad = "x" * 3000  # lines well past PIPE_BUF: atomicity must not depend on small writes
 with ActivityLog.open(path, fsync_interval=0.01) as log:
+    # opened: now wait until every writer is open (open sets aside a line being written)
+    Path(str(path) + "." + name + ".ready").touch()
+    while not Path(str(path) + ".go").exists():
+        time.sleep(0.005)
     for i in range(count):
         log.append(ActivityEvent(session="c", type="W", agent=name, payload={"i": i, "pad": pad}))
 """
 
 _HOOK_LIKE = """
-import json, os, sys
+import json, os, sys, time
 path, count = sys.argv[1], int(sys.argv[2])
+while not os.path.exists(path + ".go"):
+    time.sleep(0.005)
 for i in range(count):
     line = json.dumps({"ts": "2026-01-31T00:00:00.000000+00:00", "session": "c", "agent": "hook",
                        "type": "W", "tool": None, "duration_ms": None, "tokens_in": None,
@@ -216,6 +222,13 @@ def test_concurrent_writers_interleave_only_whole_lines(tmp_path: Path) -> None:
     procs.append(subprocess.Popen([sys.executable, "-c", _HOOK_LIKE, str(path), str(count)]))
     # and two instances inside this process, from two threads
     logs = [ActivityLog.open(path) for _ in range(2)]
+    # `open` must not meet a line half written (its contract): all open, then all write
+    ready = [Path(f"{path}.p{n}.ready") for n in range(2)]
+    deadline = time.monotonic() + 120
+    while not all(r.exists() for r in ready):
+        assert time.monotonic() < deadline, "the writer processes did not start"
+        time.sleep(0.01)
+    Path(f"{path}.go").touch()
 
     def write(log: ActivityLog, name: str) -> None:
         for i in range(count):
