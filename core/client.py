@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import SecretStr
 
 from core.metrics.models import (
     CacheMetrics,
@@ -24,10 +26,15 @@ from core.metrics.models import (
     SeriesPoint,
 )
 from core.models import (
+    ArchivePlan,
+    BackupContents,
     BackupInfo,
     Event,
+    ExportedCopy,
     ImportReport,
     JobInfo,
+    PhaseHeld,
+    PhaseStarted,
     SearchHit,
     SearchQuery,
     SessionDetail,
@@ -46,6 +53,7 @@ from core.setup.models import (
     DriveSignedIn,
     DriveTargetSpec,
     FolderTargetSpec,
+    PhasesPatch,
     RecoveryKit,
     RetentionPatch,
     S3TargetSpec,
@@ -61,6 +69,8 @@ if TYPE_CHECKING:
     from core.service import Service
 
 __all__ = [
+    "ArchivePlan",
+    "BackupContents",
     "BackupInfo",
     "CacheMetrics",
     "Client",
@@ -70,6 +80,7 @@ __all__ = [
     "DriveSignedIn",
     "DriveTargetSpec",
     "Event",
+    "ExportedCopy",
     "FolderTargetSpec",
     "HttpClient",
     "ImportReport",
@@ -77,8 +88,11 @@ __all__ = [
     "JobInfo",
     "MetricsSnapshot",
     "OpMetrics",
+    "PhaseHeld",
     "PhaseReviewDoc",
+    "PhaseStarted",
     "PhaseSummary",
+    "PhasesPatch",
     "QueueMetrics",
     "RatioMetrics",
     "RecoveryKit",
@@ -88,6 +102,7 @@ __all__ = [
     "SchedulePatch",
     "SearchHit",
     "SearchQuery",
+    "SecretStr",
     "SeriesPoint",
     "SessionDetail",
     "SessionEnded",
@@ -146,6 +161,23 @@ class Client(Protocol):
     async def start_verify(self, target: str | None = None, *, deep: bool = False) -> JobInfo: ...
 
     async def retry_waiting(self) -> int: ...
+
+    # disaster recovery (a new machine, a lost DB) ------------------------------------------
+    async def backup_contents(self, target: str | None = None) -> BackupContents:
+        """What a saved target holds (sessions per phase, encryption), read from its listing
+        and index: shown before a rebuild from it."""
+        ...
+
+    async def start_recover(
+        self, targets: Sequence[str] | None = None, *, secret: SecretStr | None = None,
+        restore: bool = False, sessions: Sequence[str] | None = None,
+    ) -> JobInfo:  # fmt: skip
+        """Rebuilds the catalog from the targets (all when None) as a job; recovered sessions
+        list as `in_backup_only`. `secret`: an encrypted target's passphrase or recovery
+        code, checked now (a wrong one raises here) and never stored with the job.
+        `restore`: then bring the sessions' files back into the workspace (all, or those
+        named) and re-import them."""
+        ...
 
     async def metrics(self) -> MetricsSnapshot: ...
 
@@ -225,6 +257,53 @@ class Client(Protocol):
         """Tier 3 prices of `size_bytes` in one storage class, or in each one priced."""
         ...
 
+    # what the remaining CLI commands need (so they work beside a daemon too) --------------
+    async def stats(self, by: str = "model") -> list[dict[str, Any]]:
+        """Tokens and cost per model, agent, tool, project, session or day."""
+        ...
+
+    async def export(
+        self, session_id: str, dest: str, *, file: str | None = None
+    ) -> list[ExportedCopy]:
+        """The session's original files, byte for byte, written at `dest` (absolute: the
+        daemon runs in another folder)."""
+        ...
+
+    async def phase_new(self, name: str) -> PhaseStarted: ...
+
+    async def archive_plan(
+        self, phase: str, *, target: str | None = None, source: str | None = None
+    ) -> ArchivePlan: ...
+
+    async def start_archive(
+        self, phase: str, *, target: str | None = None, source: str | None = None,
+        force: bool = False,
+    ) -> JobInfo: ...  # fmt: skip
+
+    async def archive_restore_estimate(
+        self, phase: str, *, target: str | None = None, tier: str = "Bulk"
+    ) -> str | None:
+        """What thawing the phase's archive costs, said for a person; None: nothing."""
+        ...
+
+    async def start_archive_restore(
+        self, phase: str, dest: str, *, target: str | None = None,
+        sessions: list[str] | None = None, reimport: bool = True, tier: str = "Bulk",
+        days: int = 7,
+    ) -> JobInfo: ...  # fmt: skip
+
+    async def unlock_target(self, name: str, secret: SecretStr) -> None:
+        """Puts an encrypted target's key in the keyring (from its passphrase or recovery
+        code); jobs waiting for it continue."""
+        ...
+
+    async def start_drive_reconnect(
+        self, name: str, *, open_browser: bool = False
+    ) -> SignInStarted:
+        """Signs a saved Drive target in again: finish (or cancel) it as a new target's
+        sign-in; jobs waiting for it then continue."""
+        ...
+
     async def wait_job(self, job_id: int) -> JobInfo: ...
 
     def subscribe(self, topics: Sequence[str] | None = None) -> AsyncIterator[Event]:
@@ -264,22 +343,29 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-async def open_in_process(workspace: str | Path | None = None, *, init: bool = True) -> Client:
+async def open_in_process(
+    workspace: str | Path | None = None, *, init: bool = True, set_aside_damaged: bool = False
+) -> Client:
     """A service of this process on `workspace`, even if a daemon could be found."""
     from core.service import Service
 
-    return InProcessClient(await Service.start(workspace, init=init))
+    service = await Service.start(workspace, init=init, set_aside_damaged=set_aside_damaged)
+    return InProcessClient(service)
 
 
-async def open_client(workspace: str | Path | None = None, *, init: bool = True) -> Client:
+async def open_client(
+    workspace: str | Path | None = None, *, init: bool = True, set_aside_damaged: bool = False
+) -> Client:
     """The daemon's client when a daemon serves `workspace` (the default one when None),
-    else an in-process service on it. A crashed daemon's socket file is ignored."""
+    else an in-process service on it. A crashed daemon's socket file is ignored.
+    `set_aside_damaged`: a DB that cannot be opened is moved aside and an empty one
+    started (`Status.db_state` says so): the window then offers the rebuild."""
     daemon = await connect_daemon(workspace)
     if daemon is not None:
         return daemon
     from core.service import Service
 
-    service = await Service.start(workspace, init=init)
+    service = await Service.start(workspace, init=init, set_aside_damaged=set_aside_damaged)
     return InProcessClient(service)
 
 
@@ -361,6 +447,19 @@ class InProcessClient:
     async def retry_waiting(self) -> int:
         return await self._service.jobs.resume_waiting()
 
+    async def backup_contents(self, target: str | None = None) -> BackupContents:
+        return await self._service.backup_contents(target)
+
+    async def start_recover(
+        self, targets: Sequence[str] | None = None, *, secret: SecretStr | None = None,
+        restore: bool = False, sessions: Sequence[str] | None = None,
+    ) -> JobInfo:  # fmt: skip
+        return await self._service.start_recover(
+            list(targets) if targets is not None else None,
+            secret=secret.get_secret_value() if secret is not None else None,
+            restore=restore, sessions=list(sessions) if sessions is not None else None,
+        )  # fmt: skip
+
     async def metrics(self) -> MetricsSnapshot:
         return await self._service.recorder.live()
 
@@ -426,6 +525,54 @@ class InProcessClient:
             {"size_bytes": size_bytes, "storage_class": storage_class, "tier": tier}
         )
         return await self._service.setup.cost_preview(params)
+
+    async def stats(self, by: str = "model") -> list[dict[str, Any]]:
+        return await self._service.stats(by)
+
+    async def export(
+        self, session_id: str, dest: str, *, file: str | None = None
+    ) -> list[ExportedCopy]:
+        done = await self._service.export(session_id, Path(dest), file)
+        return [ExportedCopy.model_validate(f, from_attributes=True) for f in done]
+
+    async def phase_new(self, name: str) -> PhaseStarted:
+        return await self._service.phase_new(name)
+
+    async def archive_plan(
+        self, phase: str, *, target: str | None = None, source: str | None = None
+    ) -> ArchivePlan:
+        plan = await self._service.archive_plan(phase, target=target, source=source)
+        return ArchivePlan.model_validate(plan)
+
+    async def start_archive(
+        self, phase: str, *, target: str | None = None, source: str | None = None,
+        force: bool = False,
+    ) -> JobInfo:  # fmt: skip
+        return await self._service.start_archive(phase, target=target, source=source,
+                                                  force=force)  # fmt: skip
+
+    async def archive_restore_estimate(
+        self, phase: str, *, target: str | None = None, tier: str = "Bulk"
+    ) -> str | None:
+        return await self._service.archive_restore_estimate(phase, target=target, tier=tier)
+
+    async def start_archive_restore(
+        self, phase: str, dest: str, *, target: str | None = None,
+        sessions: list[str] | None = None, reimport: bool = True, tier: str = "Bulk",
+        days: int = 7,
+    ) -> JobInfo:  # fmt: skip
+        return await self._service.start_archive_restore(
+            phase, dest, target=target, sessions=sessions, reimport=reimport, tier=tier,
+            days=days,
+        )  # fmt: skip
+
+    async def unlock_target(self, name: str, secret: SecretStr) -> None:
+        await self._service.unlock_target(name, secret.get_secret_value())
+
+    async def start_drive_reconnect(
+        self, name: str, *, open_browser: bool = False
+    ) -> SignInStarted:
+        return await self._service.start_drive_reconnect(name, open_browser=open_browser)
 
     def subscribe(self, topics: Sequence[str] | None = None) -> AsyncIterator[Event]:
         return self._service.bus.subscribe(topics)

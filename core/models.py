@@ -33,6 +33,9 @@ class SessionSummary(BaseModel):
     cache_read_tokens: int = 0
     cost_usd: float = 0.0
     raw_bytes: int = 0
+    in_backup_only: bool = Field(
+        False, description="known from a backup's catalog (a rebuild); its files are not here"
+    )
 
 
 class MessageView(BaseModel):
@@ -166,6 +169,12 @@ class Status(BaseModel):
     jobs_running: int
     jobs_queued: int
     last_import: datetime | None = None
+    db_state: str = Field(
+        "ok",
+        description="ok; new: the DB was created empty at this start; set-aside: a "
+        "damaged DB was moved aside (db_set_aside) and an empty one started",
+    )
+    db_set_aside: str | None = None
 
 
 class TargetInfo(BaseModel):
@@ -200,11 +209,78 @@ class BackupInfo(BaseModel):
     verify_error: str | None = None
 
 
+class PhaseHeld(BaseModel):
+    name: str
+    status: str | None = Field(None, description="open or closed, as the index last said")
+    sessions: int = 0
+
+
+class BackupContents(BaseModel):
+    """What a target holds, read from its listing and index (no data): what a rebuild
+    would bring, shown before it runs."""
+
+    target: str
+    index: str = Field(description="ok, missing, or why it could not be read")
+    encrypted: bool = False
+    unlocked: bool = Field(False, description="its key is on this computer already")
+    sessions: int = Field(0, description="sessions with a backup on the target")
+    known_here: int = Field(0, description="of those, sessions this workspace knows already")
+    phases: list[PhaseHeld] = Field(default_factory=list)
+    archived_phases: list[str] = Field(default_factory=list, description="Tier 3 archives")
+    current_phase: str | None = None
+    written_at: str | None = Field(None, description="when the index was last written")
+    written_by: str | None = Field(None, description="the Tierkeeper version that wrote it")
+
+
 class Event(BaseModel):
     """What the event bus carries to subscribers (job progress, changes)."""
 
     topic: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class UsageStats(BaseModel):
+    """`stats`: one row per model, agent, tool, … (the columns depend on `by`)."""
+
+    by: str
+    rows: list[dict[str, Any]]
+
+
+class ExportedCopy(BaseModel):
+    """One file an export wrote, checked against the hash taken at import."""
+
+    source_path: str
+    written_to: str
+    size: int
+    sha256: str
+    matches_source: bool = Field(description="false: secrets were redacted on import")
+    redacted_lines: int
+
+
+class PhaseStarted(BaseModel):
+    name: str
+    started_at: str
+
+
+class ArchivePlan(BaseModel):
+    """What archiving a phase will store and cost, before it starts."""
+
+    phase: str
+    target: str
+    source: str = Field(description="the backup target the phase comes from")
+    sessions: int
+    tier2_bytes: int
+    overwrite_charge: float = Field(description="billed for replacing a young archive")
+    estimate: str | None = Field(None, description="the cost, said for a person (S3 only)")
+    overwrite: str | None = Field(None, description="what replacing the archive throws away")
+
+
+class ThawEstimate(BaseModel):
+    estimate: str | None = Field(None, description="null: nothing is billed, or unknown")
+
+
+class TargetUnlocked(BaseModel):
+    name: str
 
 
 SessionDetail.model_rebuild()

@@ -21,7 +21,7 @@ from core import __version__
 from core.cache.objects import ObjectCache
 from core.cache.query import QueryCache
 from core.config import CacheConfig, TargetConfig
-from core.errors import BadInputError, JobMustWait, NotFoundError
+from core.errors import BadInputError, CorruptDatabaseError, JobMustWait, NotFoundError
 from core.events import EventBus
 from core.jobs import JobContext, JobRunner
 from core.local import lifecycle
@@ -36,10 +36,12 @@ from core.lock import WorkspaceLock
 from core.metrics.persist import MetricsRecorder
 from core.metrics.registry import Metrics
 from core.models import (
+    BackupContents,
     BackupInfo,
     ImportReport,
     JobInfo,
     MessageView,
+    PhaseStarted,
     SearchHit,
     SearchQuery,
     SessionDetail,
@@ -59,9 +61,11 @@ from core.remote.base import NeedsReconnect, Store, TransientError
 from core.review.view import PhaseReviewDoc, PhaseSummary
 from core.scheduler import Scheduler
 from core.setup.models import (
+    DriveSignedIn,
     DriveTargetSpec,
     FolderTargetSpec,
     S3TargetSpec,
+    SignInStarted,
     TargetTestResult,
     spec_of,
 )
@@ -122,6 +126,9 @@ class Service:
         self.scheduler = Scheduler(self)
         self.setup = SetupOps(self)
         """Settings, targets, Drive sign-in, cost previews: the wizard's and the CLI's."""
+        self.db_state = "ok"
+        """ok, new (created empty at this start) or set-aside (a damaged one moved away)."""
+        self.db_set_aside: Path | None = None
 
     @property
     def readonly(self) -> bool:
@@ -138,8 +145,12 @@ class Service:
         retry: RetryPolicy | None = None,
         probe_delay: float = 2.0,
         schedule: bool = True,
+        set_aside_damaged: bool = False,
     ) -> Service:
-        """`retry` bounds how long a store call retries before its job waits;
+        """`set_aside_damaged`: a DB that cannot be opened is moved aside, untouched, and an
+        empty one started (the window then offers the rebuild from a target).
+
+        `retry` bounds how long a store call retries before its job waits;
         `probe_delay` is the first pause before a waiting target is tried again;
         `schedule` runs the backup/verify schedule (while jobs run): the long-lived
         owner (daemon, window) wants it, a one-shot command does not."""
@@ -153,12 +164,23 @@ class Service:
         if lock is not None:
             lock.acquire()
         db: Database | None = None
+        db_state, aside = ("ok" if ws.db_path.exists() else "new"), None
         try:
-            db = await Database.open(ws.db_path, migrate=not readonly)
+            try:
+                db = await Database.open(ws.db_path, migrate=not readonly)
+            except CorruptDatabaseError:
+                if not set_aside_damaged or lock is None:
+                    raise
+                aside = await asyncio.to_thread(recovery_ops.set_aside_damaged_db, ws)
+                if aside is None:
+                    raise
+                db_state = "set-aside"
+                db = await Database.open(ws.db_path, migrate=True)
             bus = EventBus()
             jobs = JobRunner(db, bus, concurrency=config.job_concurrency, probe_delay=probe_delay)
             service = cls(ws, db, bus, jobs, lock)
             service.retry = retry or RetryPolicy()
+            service.db_state, service.db_set_aside = db_state, aside
             jobs.register("import", service._import_job)
             jobs.register("backup", service._backup_job)
             jobs.register("restore", service._restore_job)
@@ -167,6 +189,7 @@ class Service:
             jobs.register("archive-restore", service._archive_restore_job)
             jobs.register("review", service._review_job)
             jobs.register("phase-close", service._phase_close_job)
+            jobs.register("recover", service._recover_job)
             jobs.register_probe("target:", service._probe_target)
             jobs.register_probe("thaw:", service._probe_thaw)
             if run_jobs and not readonly:
@@ -219,6 +242,8 @@ class Service:
             jobs_running=int(running or 0),
             jobs_queued=int(queued or 0),
             last_import=datetime.fromisoformat(last) if last else None,
+            db_state=self.db_state,
+            db_set_aside=str(self.db_set_aside) if self.db_set_aside else None,
         )
 
     async def _status_counts(self) -> tuple[Any, Any, Any]:
@@ -232,7 +257,7 @@ class Service:
     # sessions ---------------------------------------------------------------
     async def list_sessions(self, phase: str | None = None) -> list[SessionSummary]:
         found = await self.queries.get(
-            "sessions", phase, ("sessions", "sources", "usage"),
+            "sessions", phase, ("sessions", "sources", "usage", "recovered"),
             lambda: self._list_sessions(phase),
         )  # fmt: skip
         return list(found)
@@ -241,7 +266,7 @@ class Service:
         where = "WHERE s.phase = ?" if phase else ""
         rows = await self.db.fetchall(
             f"""SELECT s.*, (SELECT COALESCE(sum(size), 0) FROM sources WHERE session_id = s.id)
-                 AS raw_bytes FROM sessions s {where}
+                 AS raw_bytes, {_IN_BACKUP_ONLY} FROM sessions s {where}
                  ORDER BY COALESCE(s.started_at, s.updated_at) DESC, s.id""",
             (phase,) if phase else (),
         )
@@ -250,8 +275,8 @@ class Service:
 
     async def session(self, session_id: str, *, messages: bool = True) -> SessionDetail:
         row = await self.db.fetchone(
-            """SELECT s.*, (SELECT COALESCE(sum(size), 0) FROM sources WHERE session_id = s.id)
-               AS raw_bytes FROM sessions s WHERE id = ?""",
+            f"""SELECT s.*, (SELECT COALESCE(sum(size), 0) FROM sources WHERE session_id = s.id)
+               AS raw_bytes, {_IN_BACKUP_ONLY} FROM sessions s WHERE id = ?""",
             (session_id,),
         )
         if row is None:
@@ -305,7 +330,18 @@ class Service:
     async def export(
         self, session_id: str, dest: Path | None, file: str | None = None
     ) -> list[ExportedFile]:
-        return await export_session(self.db, session_id, dest, file=file)
+        if dest is not None and "\0" in str(dest):  # os calls would raise ValueError
+            raise BadInputError("A path cannot contain a NUL character", hint="check the path")
+        try:
+            return await export_session(self.db, session_id, dest, file=file)
+        except OSError as exc:  # a folder not writable, a name too long: the caller's to fix
+            raise BadInputError(f"{dest}: {exc.strerror or exc}", hint="check the path") from None
+
+    async def phase_new(self, name: str) -> PhaseStarted:
+        """Starts a phase and makes it the current one: new sessions join it."""
+        self._writable()
+        info = await lifecycle.phase_new(self.db, self.workspace, name)
+        return PhaseStarted(name=info.name, started_at=info.started_at)
 
     # import -----------------------------------------------------------------
     def _engine(
@@ -414,35 +450,52 @@ class Service:
         timeout: float = 300.0,  # noqa: ASYNC109 - the user's time in the browser
     ) -> TargetConfig:
         """Signs in again; jobs parked for the sign-in then continue where they stopped."""
+        started = await self.start_drive_reconnect(name, open_browser=open_browser,
+                                                   timeout=timeout)  # fmt: skip
+        on_url(started.url)
+        try:
+            return (await self.setup.finish_drive_sign_in(started.flow_id)).target
+        except asyncio.CancelledError:
+            await self.setup.cancel_drive_sign_in(started.flow_id)
+            raise
+
+    async def start_drive_reconnect(
+        self,
+        name: str,
+        *,
+        open_browser: bool = False,
+        timeout: float = 300.0,  # noqa: ASYNC109 - the user's time in the browser
+    ) -> SignInStarted:
+        """A saved Drive target's sign-in again (revoked, expired), finished or cancelled
+        like a new target's; its old tokens stay until the new ones work."""
         self._writable()
         target = self.config.target(name)
         if target.kind != "drive":
             raise BadInputError(f"{name} is a {target.kind} target: there is nothing to sign in to")
-        signed = await self._sign_in(target, None, on_url, open_browser, timeout)
-        self.config.targets = [signed if t.name == name else t for t in self.config.targets]
-        await asyncio.to_thread(self.config.save, self.workspace.config_path)
-        await self.jobs.resume_waiting(resource_of(name))
-        return signed
+        if self.setup.sign_ins.busy(name):
+            raise BadInputError(f"A sign-in of {name} is under way already",
+                                hint="finish it in the browser, or cancel it")  # fmt: skip
+        spec = DriveTargetSpec.model_validate(
+            {"name": name, "client_id": target.client_id, "open_browser": open_browser,
+             "sign_in_timeout": timeout}
+        )  # fmt: skip
+        return await self.setup.sign_ins.start(target, spec, complete=self._reconnected)
 
-    async def _sign_in(
-        self,
-        target: TargetConfig,
-        client_secret: str | None,
-        on_url: Callable[[str], None],
-        open_browser: bool,
-        timeout: float,  # noqa: ASYNC109 - the user's time in the browser
-    ) -> TargetConfig:
-        from core.tier2.drive_target import open_drive, sign_in_target
+    async def _reconnected(self, target: TargetConfig, spec: DriveTargetSpec) -> DriveSignedIn:
+        from core.tier2.drive_target import open_drive
 
-        await sign_in_target(target, self.scope, client_secret=client_secret, on_url=on_url,
-                             open_browser=open_browser, timeout=timeout)  # fmt: skip
-        drive = open_drive(target, self.scope)
+        drive = await asyncio.to_thread(open_drive, target, self.scope)
         try:
             account = await drive.account()
+            used, limit = await drive.quota()
             await probe(drive)
         finally:
             await drive.close()
-        return target.model_copy(update={"account": account})
+        signed = target.model_copy(update={"account": account})
+        self.config.targets = [signed if t.name == target.name else t for t in self.config.targets]
+        await asyncio.to_thread(self.config.save, self.workspace.config_path)
+        await self.jobs.resume_waiting(resource_of(target.name))
+        return DriveSignedIn(target=signed, account=account, quota_used=used, quota_limit=limit)
 
     async def unlock_target(self, name: str, passphrase_or_code: str) -> None:
         """Puts the target's key in this computer's keyring; waiting jobs then continue."""
@@ -866,6 +919,41 @@ class Service:
     async def catalog_repair(self, target: str | None = None) -> dict[str, Any]:
         return await recovery_ops.catalog_repair(self, target)
 
+    async def backup_contents(self, target: str | None = None) -> BackupContents:
+        """What a target holds (sessions per phase, encryption), before a rebuild from it."""
+        from core.recovery.contents import backup_contents
+
+        return await backup_contents(self, target)
+
+    async def start_recover(
+        self, targets: list[str] | None = None, *, secret: str | None = None,
+        restore: bool = False, sessions: list[str] | None = None,
+    ) -> JobInfo:  # fmt: skip
+        """The rebuild (then, with `restore`, the sessions' files) as a job. An encrypted
+        target's passphrase is checked and its key kept now; a wrong one fails here."""
+        from core.recovery.job import KIND
+
+        self._writable()
+        chosen = [self.config.target(n) for n in targets] if targets else list(self.config.targets)
+        if not chosen:
+            raise BadInputError(
+                "No target is set up to rebuild from",
+                hint="add the target that holds the backups first (the set-up wizard's "
+                "Restore choice, or `tierkeeper target add folder NAME PATH`)",
+            )
+        for t in chosen:
+            await recovery_ops.learn_key(self, t.name, secret)
+        names = [t.name for t in chosen]
+        params = {"targets": names, "restore": restore, "sessions": sessions}
+        title = f"Rebuild the catalog from {', '.join(names)}"
+        resource = resource_of(names[0]) if len(names) == 1 else None
+        return await self.jobs.submit(KIND, params, title=title, resource=resource)
+
+    async def _recover_job(self, ctx: JobContext) -> dict[str, Any]:
+        from core.recovery.job import run_recover
+
+        return await run_recover(self, ctx)
+
     # phase review -------------------------------------------------------------------
     async def start_review(self, phase: str, *, html: bool = False) -> JobInfo:
         """Writes the phase's review (insights, analytics slice, metadata) in the workspace."""
@@ -918,6 +1006,13 @@ class Service:
     def _writable(self) -> None:
         if self.readonly:
             raise BadInputError("This service was opened read-only")
+
+
+_IN_BACKUP_ONLY = (
+    "EXISTS (SELECT 1 FROM recovered r WHERE r.session_id = s.id AND r.restored_at IS NULL) "
+    "AS in_backup_only"
+)
+"""Known from a catalog a rebuild read, its files not brought back yet (core/recovery)."""
 
 
 def _resolve_existing(paths: list[str]) -> list[str]:
@@ -982,4 +1077,5 @@ def _summary(row: Any, cost: dict[str, Any] | None) -> SessionSummary:
         cache_read_tokens=int(c.get("cache_read_tokens", 0)),
         cost_usd=float(c.get("cost_usd", 0.0)),
         raw_bytes=int(row["raw_bytes"]),
+        in_backup_only=bool(row["in_backup_only"]),
     )

@@ -24,7 +24,7 @@ from gui.first_paint import report, time_to_first_paint
 from gui.main_window import PAGES, MainWindow
 from gui.qt_loop import close_loop, new_loop
 from gui.resources import app_icon
-from gui.setup_wizard import PAGE_NAMES
+from gui.setup_wizard import PAGE_NAMES, SetupWizard
 
 APP_NAME = "Tierkeeper"
 DIALOGS = ("restore", "wizard")
@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PAGE_NAMES,
         default=PAGE_NAMES[0],
         help="with --dialog wizard: the set-up wizard's page to show",
+    )
+    parser.add_argument(
+        "--restore-from",
+        metavar="DIR",
+        help="with --dialog wizard --wizard-page restore: open this backup folder on the page",
     )
     parser.add_argument(
         "--time-to-window",
@@ -88,7 +93,8 @@ def main(argv: list[str] | None = None, workspace: str | None = None) -> int:
 
 async def _run(workspace: str | None, args: argparse.Namespace) -> int:
     try:
-        client = await open_client(workspace)
+        # an unreadable DB is moved aside, not fatal: the window then offers the rebuild
+        client = await open_client(workspace, set_aside_damaged=True)
     except TierkeeperError as exc:
         _fatal(str(exc), interactive=args.screenshot is None)
         return int(exc.exit_code)
@@ -120,7 +126,7 @@ async def _run(workspace: str | None, args: argparse.Namespace) -> int:
         if args.screenshot is not None:
             return await take_screenshot(
                 window, Path(args.screenshot), query=args.query, dialog=args.dialog,
-                wizard_page=args.wizard_page,
+                wizard_page=args.wizard_page, restore_from=args.restore_from,
             )  # fmt: skip
         await closed.wait()
         return int(ExitCode.OK)
@@ -139,10 +145,11 @@ async def _close(client: Client, window: MainWindow | None) -> None:
 
 async def take_screenshot(
     window: MainWindow, path: Path, *, query: str | None, dialog: str | None = None,
-    wizard_page: str = PAGE_NAMES[0],
+    wizard_page: str = PAGE_NAMES[0], restore_from: str | None = None,
 ) -> int:  # fmt: skip
     """Bring the window to the state the picture should show, let it paint, grab it."""
     window.resize(1280, 800)
+    await window.check_catalog()  # the banner a lost catalog gets, before the picture
     if query:
         window.search.query_edit.setText(query)
         task = window.search.search_now()
@@ -162,13 +169,16 @@ async def take_screenshot(
         target = restore
     elif dialog == "wizard":
         target = await _wizard_at(window, wizard_page)
+        if wizard_page == "restore" and restore_from and isinstance(target, SetupWizard):
+            target.restore.folder_row.edit.setText(restore_from)
+            await target.restore.open_backup()
     await _settle()
     path.parent.mkdir(parents=True, exist_ok=True)
     ok = target.grab().save(str(path), "PNG")
     return int(ExitCode.OK if ok else ExitCode.FAILED)
 
 
-async def _wizard_at(window: MainWindow, page: str) -> QWidget:
+async def _wizard_at(window: MainWindow, page: str) -> SetupWizard:
     """The set-up wizard opened straight on `page`, for its picture in the docs."""
     wizard = window.open_setup_wizard()
     await wizard.wait_loaded()

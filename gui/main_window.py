@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from core.client import Client, JobInfo, Status, TargetInfo
 from core.client_switch import SwitchableClient, served_by
-from core.errors import BadInputError
+from core.errors import BadInputError, TierkeeperError
 from core.models import JobState
 from gui.banner import ErrorBanner
 from gui.dashboard_page import DashboardPage
@@ -39,6 +39,7 @@ from gui.job_notice import Level, Notice
 from gui.keyboard import install_shortcuts, name_widgets
 from gui.palette import set_muted
 from gui.reconnect import Reconnector
+from gui.recover_banner import RecoverBanner, RecoverDialog, wants_rebuild
 from gui.resources import app_icon, themed_icon
 from gui.review_page import ReviewPage
 from gui.search_page import SearchPage
@@ -97,6 +98,9 @@ class MainWindow(QMainWindow):
         self.reconnector.restored.connect(self._service_back)
         self.reconnector.failed.connect(self.service_banner.show_lost)
         self.service_banner.run_here.connect(self.reconnector.run_here)
+        self.recover_banner = RecoverBanner(self)
+        self.recover_banner.rebuild_requested.connect(self.open_rebuild)
+        self.recover_dialog: RecoverDialog | None = None
 
         self.sessions = SessionsPage(client, self.runner, self.pump, self)
         self.search = SearchPage(client, self.runner, self)
@@ -199,6 +203,10 @@ class MainWindow(QMainWindow):
         service_row.setContentsMargins(12, 8, 12, 0)
         service_row.addWidget(self.service_banner)
         right.addLayout(service_row)
+        recover_row = QHBoxLayout()
+        recover_row.setContentsMargins(12, 8, 12, 0)
+        recover_row.addWidget(self.recover_banner)
+        right.addLayout(recover_row)
         right.addWidget(self.pages, 1)
         body.addLayout(right, 1)
 
@@ -338,6 +346,7 @@ class MainWindow(QMainWindow):
             self.review_page.refresh(),
             self.settings_page.refresh(),
         )
+        self.runner.spawn(self.check_catalog())
 
     # set-up -----------------------------------------------------------------
     def open_setup_wizard(self) -> SetupWizard:
@@ -345,7 +354,7 @@ class MainWindow(QMainWindow):
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.raise_()
             return self.wizard
-        wizard = SetupWizard(self.client, self.runner, self)
+        wizard = SetupWizard(self.client, self.runner, self, pump=self.pump)
         wizard.completed.connect(self._after_wizard)
         wizard.finished.connect(self._wizard_closed)
         self.wizard = wizard
@@ -358,6 +367,8 @@ class MainWindow(QMainWindow):
         self.runner.spawn(self.dashboard.refresh())
 
     def _after_wizard(self, outcome: Outcome) -> None:
+        if outcome.restored:
+            self._rebuilt()
         if outcome.import_paths:
             self.show_page("sessions")
             self.runner.spawn(self._first_import(outcome))
@@ -368,6 +379,40 @@ class MainWindow(QMainWindow):
         if outcome.back_up:
             await self.dashboard.refresh()
             await self.backup_now()
+
+    # a lost catalog -----------------------------------------------------------
+    async def check_catalog(self) -> bool:
+        """Offers the rebuild (a banner) when the catalog is empty or was set aside and the
+        first backup target holds sessions it lacks. Returns whether it was offered."""
+        try:  # an offer, not a task the user asked for: a failure is not shown as an error
+            status = await self.client.status()
+            if status.sessions and status.db_state == "ok":
+                return False
+            targets = [t for t in (await self.client.config()).targets if t.kind != "s3"]
+            if not targets:
+                return False
+            contents = await self.client.backup_contents(targets[0].name)
+        except TierkeeperError:
+            return False
+        if not wants_rebuild(status, contents):
+            return False
+        self.recover_banner.offer(status, contents)
+        return True
+
+    def open_rebuild(self, target: str) -> RecoverDialog:
+        dialog = RecoverDialog(self.client, self.runner, self.pump, target, self)
+        dialog.panel.finished.connect(lambda _job: self._rebuilt())
+        dialog.finished.connect(dialog.deleteLater)
+        self.recover_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _rebuilt(self) -> None:
+        """The recovered sessions show on the Sessions page (as in a backup only)."""
+        self.recover_banner.hide()
+        self.show_page("sessions")
+        self.runner.spawn(self.refresh_page())
+        self.runner.spawn(self.sessions.refresh())
 
     async def offer_first_run(self) -> SetupWizard | None:
         """Opens the wizard on a workspace with nothing set up, unless it was turned away."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
 
 from core.models import SessionSummary
 from gui.filter_table import FILTER_ROLE, SORT_ROLE
@@ -16,6 +18,8 @@ from gui.format import DASH, human_cost, human_count, human_size, human_time
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 3
 
+IN_BACKUP_ONLY = "· in backup only"
+"""After a title: the session is known from a backup's catalog, its files are not here."""
 COLUMNS = ("Started", "Project", "Agent", "Title", "Messages", "Tokens", "Cost", "Size")
 NUMERIC = frozenset({4, 5, 6, 7})
 
@@ -93,6 +97,8 @@ class SessionTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(s, col)
+        if role == Qt.ItemDataRole.ForegroundRole and s.in_backup_only:
+            return QApplication.palette().color(QPalette.ColorRole.PlaceholderText)
         return None
 
     @staticmethod
@@ -105,7 +111,7 @@ class SessionTableModel(QAbstractTableModel):
             case 2:
                 return agent_label(s)
             case 3:
-                return title_of(s)
+                return title_of(s) + (f"  {IN_BACKUP_ONLY}" if s.in_backup_only else "")
             case 4:
                 return str(s.message_count)
             case 5:
@@ -143,7 +149,10 @@ class SessionTableModel(QAbstractTableModel):
                 f"cache write {s.cache_write_tokens:,} · cache read {s.cache_read_tokens:,}"
             )
         if col == 3:
-            return f"{title_of(s)}\n{s.id}" + (f"\nmodel {s.model}" if s.model else "")
+            tip = f"{title_of(s)}\n{s.id}" + (f"\nmodel {s.model}" if s.model else "")
+            if s.in_backup_only:
+                tip += "\nIn a backup only (rebuilt from it): restore it to read it here"
+            return tip
         if col == 0:
             return s.started_at
         return None

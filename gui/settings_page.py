@@ -1,6 +1,6 @@
 """Settings: what is watched, where copies go, when work runs, how much is kept.
 
-The page edits a copy: Save sends only the sources, schedule and retention in
+The page edits a copy: Save sends only the sources, schedule, retention and phases in
 one `update_config` (the service validates and announces `config.changed`), and
 Revert shows what is saved again. Targets change at once, each by its own
 button (Test, Recovery kit…, Remove) or through the wizard. A `config.changed`
@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.client import Client, ConfigPatch, Event, RetentionPatch, Settings
+from core.client import Client, ConfigPatch, Event, PhasesPatch, RetentionPatch, Settings
 from core.errors import TierkeeperError
 from gui.event_pump import EventPump
 from gui.format import home_relative, target_where
@@ -45,6 +46,14 @@ from gui.wizard_drive import quota_text
 
 MAX_WIDTH = 860
 KINDS = {"folder": "Folder", "drive": "Google Drive", "s3": "S3 archive"}
+
+
+ARCHIVE_ON_CLOSE = (
+    ("ask", "Ask (leave it for me to start)"),
+    ("always", "Always"),
+    ("never", "Never"),
+)
+"""`[phases] archive_on_close`: its values and how the page names them."""
 
 
 def _heading(text: str, parent: QWidget) -> QLabel:
@@ -154,6 +163,20 @@ class SettingsPage(QWidget):
             content,
         )
 
+        self.archive_on_close = QComboBox(content)
+        for value, label in ARCHIVE_ON_CLOSE:
+            self.archive_on_close.addItem(label, value)
+        self.archive_on_close.currentIndexChanged.connect(lambda _i: self._edited())
+        phases = QFormLayout()
+        phases.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        phases.addRow("When a phase is closed, archive it to Tier 3:", self.archive_on_close)
+        phases_note = note(
+            "Closing a phase backs it up and writes its review first; the archive (S3 "
+            "Glacier) is the last step. Ask: the close ends by saying the archive waits "
+            "for you.",
+            content,
+        )
+
         self.message = Message(content)
         self.save_button = QPushButton("Save", content)
         self.save_button.setDefault(True)
@@ -176,6 +199,7 @@ class SettingsPage(QWidget):
             ("Targets", [self.targets_box, self.no_targets]),
             ("Schedule", [self.schedule]),
             ("Keep", [retention, keep_note]),
+            ("Phases", [phases, phases_note]),
         )
         for title, parts in sections:
             column.addSpacing(10)
@@ -225,6 +249,11 @@ class SettingsPage(QWidget):
             spin.blockSignals(True)
             spin.setValue(value)
             spin.blockSignals(False)
+        self.archive_on_close.blockSignals(True)
+        self.archive_on_close.setCurrentIndex(
+            max(0, self.archive_on_close.findData(s.phases.archive_on_close))
+        )
+        self.archive_on_close.blockSignals(False)
         self._set_dirty(False)
 
     def _show_targets(self, s: Settings) -> None:
@@ -304,6 +333,7 @@ class SettingsPage(QWidget):
             retention=RetentionPatch(
                 local_sessions=self.keep_local.value(), backup_phases=self.keep_backups.value()
             ),
+            phases=PhasesPatch(archive_on_close=self.archive_on_close.currentData()),
         )
 
     async def save(self) -> None:

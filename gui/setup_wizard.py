@@ -20,17 +20,21 @@ from PySide6.QtWidgets import QWidget, QWizard
 
 from core.client import Client, ConfigPatch, Settings
 from core.errors import TierkeeperError
+from gui.event_pump import EventPump
 from gui.tasks import TaskRunner
 from gui.wizard_archive import ArchivePage
 from gui.wizard_backup import BackupPage
 from gui.wizard_basics import SchedulePage, SourcesPage, WelcomePage
 from gui.wizard_encryption import EncryptionPage
+from gui.wizard_restore import RestorePage
 from gui.wizard_state import SetupState
 from gui.wizard_summary import SummaryPage
 
 SEEN_KEY = "setup_wizard/seen"
 """QSettings: the wizard was finished or dismissed once; it no longer opens by itself."""
-PAGE_NAMES = ("welcome", "sources", "schedule", "encryption", "backup", "archive", "summary")
+PAGE_NAMES = ("welcome", "sources", "schedule", "encryption", "backup", "archive", "summary",
+              "restore")  # fmt: skip
+"""In page-id order; "restore" is the other road from the welcome page, its only page."""
 
 
 def wants_first_run(settings: Settings, qsettings: QSettings) -> bool:
@@ -45,13 +49,23 @@ def wants_first_run(settings: Settings, qsettings: QSettings) -> bool:
 class Outcome:
     import_paths: list[str] = field(default_factory=list)
     back_up: bool = False
+    restored: bool = False
+    """The catalog was rebuilt from a backup (the restore road): nothing else was chosen."""
 
 
 class SetupWizard(QWizard):
     completed = Signal(object)
     """An Outcome, once Finish saved the settings."""
 
-    def __init__(self, client: Client, runner: TaskRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        runner: TaskRunner,
+        parent: QWidget | None = None,
+        *,
+        pump: EventPump | None = None,
+    ) -> None:
+        """`pump`: the window's events, for the rebuild's progress on the restore page."""
         super().__init__(parent)
         self.setWindowTitle("Set up Tierkeeper")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -66,8 +80,9 @@ class SetupWizard(QWizard):
         self.backup = BackupPage(self.state)
         self.archive = ArchivePage(self.state)
         self.summary = SummaryPage(self.state)
+        self.restore = RestorePage(self.state, pump)
         for page in (self.welcome, self.sources, self.schedule, self.encryption, self.backup,
-                     self.archive, self.summary):  # fmt: skip
+                     self.archive, self.summary, self.restore):  # fmt: skip
             self.addPage(page)
         self.setButtonText(QWizard.WizardButton.FinishButton, "Finish")
         self._finishing = False
@@ -91,6 +106,16 @@ class SetupWizard(QWizard):
             self.state.load_error = str(exc)
             self.welcome.workspace_label.setText(f"Could not read the settings: {exc}")
 
+    def nextId(self) -> int:
+        """Two roads from the welcome page: set-up (to the summary, which ends it) or
+        restore (its one page)."""
+        current = self.currentId()
+        if current == PAGE_NAMES.index("welcome"):
+            return PAGE_NAMES.index("restore" if self.welcome.restoring() else "sources")
+        if current in (PAGE_NAMES.index("summary"), PAGE_NAMES.index("restore")):
+            return -1
+        return super().nextId()
+
     def page_name(self) -> str:
         return PAGE_NAMES[self.currentId()] if self.currentId() >= 0 else ""
 
@@ -105,6 +130,11 @@ class SetupWizard(QWizard):
     def accept(self) -> None:
         """Finish: saves, then closes; a refused setting keeps the wizard open and says why."""
         if self._finishing:
+            return
+        if self.currentId() == PAGE_NAMES.index("restore"):
+            self.outcome = Outcome(restored=self.restore.panel.done())
+            self.completed.emit(self.outcome)
+            super().accept()
             return
         self._finishing = True
         self.button(QWizard.WizardButton.FinishButton).setEnabled(False)
@@ -130,4 +160,5 @@ class SetupWizard(QWizard):
     def reject(self) -> None:
         """Cancel: a sign-in in the browser is called off; targets already saved stay."""
         self.backup.drive.cancel()
+        self.restore.drive.cancel()
         super().reject()

@@ -10,17 +10,19 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QRadioButton,
     QVBoxLayout,
     QWizardPage,
 )
 
-from gui.format import home_relative
+from gui.format import home_relative, plural
 from gui.schedule_form import ScheduleForm
 from gui.wizard_common import bold, note
 from gui.wizard_state import SetupState
@@ -52,14 +54,33 @@ class WelcomePage(QWizardPage):
             "chosen when Tierkeeper starts: <code>tierkeeper gui --workspace DIR</code>.",
             self,
         )
+        self.new_choice = QRadioButton("Set Tierkeeper up on this computer", self)
+        self.restore_choice = QRadioButton(
+            "Restore from an existing backup (a new computer, a reinstall)", self
+        )
+        self.restore_choice.setToolTip(
+            "Point at the folder or Drive your backups are on: the sessions and their "
+            "totals come back from it"
+        )
+        choice = QButtonGroup(self)
+        choice.addButton(self.new_choice)
+        choice.addButton(self.restore_choice)
+        self.new_choice.setChecked(True)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addSpacing(12)
         layout.addWidget(bold("Workspace", self))
         layout.addWidget(self.workspace_label)
         layout.addWidget(where)
+        layout.addSpacing(12)
+        layout.addWidget(bold("How to start", self))
+        layout.addWidget(self.new_choice)
+        layout.addWidget(self.restore_choice)
         layout.addStretch(1)
         state.loaded.connect(self._show)
+
+    def restoring(self) -> bool:
+        return self.restore_choice.isChecked()
 
     def _show(self) -> None:
         if self._state.settings is not None:
@@ -103,6 +124,10 @@ class SourcesPage(QWizardPage):
         first_time = not watched
         for found in s.detected:
             label = f"{FORMATS.get(found.format, found.format)} — {home_relative(Path(found.path))}"
+            if found.sessions is not None:
+                label += f" · {plural(found.sessions, 'session')}"
+                if found.files is not None and found.files != found.sessions:
+                    label += f" ({plural(found.files, 'file')})"
             self._add_row(label, found.path, found.watched or first_time)
         detected = {d.path for d in s.detected}
         for path in sorted(watched - detected):

@@ -182,53 +182,44 @@ def test_append_after_close_fails(tmp_path: Path) -> None:
 
 
 _WRITER = """
-import sys, time
+import sys
 from pathlib import Path
 from core.local.activity_log import ActivityEvent, ActivityLog
 path, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 pad = "x" * 3000  # lines well past PIPE_BUF: atomicity must not depend on small writes
 with ActivityLog.open(path, fsync_interval=0.01) as log:
-    # opened: now wait until every writer is open (open sets aside a line being written)
-    Path(str(path) + "." + name + ".ready").touch()
-    while not Path(str(path) + ".go").exists():
-        time.sleep(0.005)
     for i in range(count):
         log.append(ActivityEvent(session="c", type="W", agent=name, payload={"i": i, "pad": pad}))
 """
 
-_HOOK_LIKE = """
-import json, os, sys, time
-path, count = sys.argv[1], int(sys.argv[2])
-while not os.path.exists(path + ".go"):
-    time.sleep(0.005)
+_HOOK = """
+import json, sys
+from pathlib import Path
+from core.hooks.record import record
+ws, count = Path(sys.argv[1]), int(sys.argv[2])
 for i in range(count):
-    line = json.dumps({"ts": "2026-01-31T00:00:00.000000+00:00", "session": "c", "agent": "hook",
-                       "type": "W", "tool": None, "duration_ms": None, "tokens_in": None,
-                       "tokens_out": None, "payload": {"i": i, "pad": "y" * 2000}}) + "\\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.write(fd, line.encode())
-    os.close(fd)
+    body = {"session_id": "c", "hook_event_name": "Notification", "i": i, "pad": "y" * 2000}
+    record(json.dumps(body).encode(), ws)
 """
 
 
 def test_concurrent_writers_interleave_only_whole_lines(tmp_path: Path) -> None:
-    path = tmp_path / "session_c.jsonl"
+    path = tmp_path / "logs" / "session_c.jsonl"
     count = 3000
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [
+    # The real hook plus two writer processes, each opening whenever it starts up.
+    procs = [subprocess.Popen([sys.executable, "-c", _HOOK, str(tmp_path), str(count)], env=env)]
+    procs += [
         subprocess.Popen([sys.executable, "-c", _WRITER, str(path), f"p{n}", str(count)], env=env)
         for n in range(2)
     ]
-    procs.append(subprocess.Popen([sys.executable, "-c", _HOOK_LIKE, str(path), str(count)]))
-    # and two instances inside this process, from two threads
-    logs = [ActivityLog.open(path) for _ in range(2)]
-    # `open` must not meet a line half written (its contract): all open, then all write
-    ready = [Path(f"{path}.p{n}.ready") for n in range(2)]
+    # Two instances inside this process open late, while the others are writing: open may
+    # meet a line half written, and must leave it alone (it holds the writers' lock).
     deadline = time.monotonic() + 120
-    while not all(r.exists() for r in ready):
-        assert time.monotonic() < deadline, "the writer processes did not start"
-        time.sleep(0.01)
-    Path(f"{path}.go").touch()
+    while not path.exists() or path.stat().st_size == 0:
+        assert time.monotonic() < deadline, "no writer started"
+        time.sleep(0.005)
+    logs = [ActivityLog.open(path) for _ in range(2)]
 
     def write(log: ActivityLog, name: str) -> None:
         for i in range(count):
@@ -248,9 +239,10 @@ def test_concurrent_writers_interleave_only_whole_lines(tmp_path: Path) -> None:
     for event in read_events(path):  # raises on any broken line
         assert event.payload is not None
         seen.setdefault(event.agent or "", []).append(event.payload["i"])
-    assert sorted(seen) == ["hook", "p0", "p1", "t0", "t1"]
+    assert sorted(seen) == ["claude-code", "p0", "p1", "t0", "t1"]
     for name, numbers in seen.items():
         assert numbers == list(range(count)), f"{name}: lost, duplicated or reordered lines"
+    assert not path.with_name(path.name + ".torn").exists()
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -8,6 +8,7 @@ here, reached over its Unix socket), and what the user sees must be the same.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from core.cli.app import app
+from core.cli.common import DaemonHoldsWorkspaceError, open_service
 from tests.daemon_harness import ThreadedDaemon
 from tests.support import CLAUDE_FIXTURES
 
@@ -130,11 +132,14 @@ def test_jobs_cancel_and_retry_reach_the_daemons_queue(
 def test_a_command_the_daemon_cannot_run_says_to_stop_it(
     tmp_path: Path, daemon: ThreadedDaemon
 ) -> None:
+    """What a command that opens the service itself (`open_service`) gets under a daemon."""
     ws = tmp_path / "ws"
     daemon.start(ws)
-    refused = tk(ws, "phase", "new", "m1")
-    assert refused.exit_code == 3
-    assert f"daemon (pid {os.getpid()})" in refused.stderr and "stop the daemon" in refused.stderr
+    with pytest.raises(DaemonHoldsWorkspaceError) as refused:
+        asyncio.run(open_service(ws, write=True))
+    assert refused.value.exit_code == 3
+    assert f"daemon (pid {os.getpid()})" in refused.value.message
+    assert "stop the daemon" in (refused.value.hint or "")
     assert ok(tk(ws, "sessions", "--json")) == []  # reading works beside it
 
 
@@ -150,3 +155,23 @@ def test_the_session_hook_commands_go_through_the_daemon(
     assert "Did the thing" in Path(end["handoff"]).read_text()
     assert end["backup"]["state"] == "done" and end["backup"]["resource"] == "target:usb"
     assert [s["id"] for s in ok(tk(ws, "sessions", "--json"))] == [sid]
+
+
+def test_recover_runs_in_the_daemon_that_holds_the_workspace(
+    daemon: ThreadedDaemon, tmp_path: Path
+) -> None:
+    """`tierkeeper recover` on a new machine whose daemon already runs: the rebuild is a
+    job of the daemon's, and the sessions it adds list at once."""
+    old, ws, disk = tmp_path / "old", tmp_path / "ws", tmp_path / "disk"
+    ok(tk(old, "import", str(SOURCE), "--json"))
+    ok(tk(old, "target", "add", "folder", "usb", str(disk)))
+    ok(tk(old, "backup", "--all", "--json"))
+    ok(tk(ws, "target", "add", "folder", "usb", str(disk)))
+    daemon.start(ws)
+    report = ok(tk(ws, "recover", "--json"))
+    (target,) = report["targets"]
+    assert target["sessions_added"] == 1 and target["index"] == "ok" and not target["problems"]
+    (row,) = ok(tk(ws, "sessions", "--json"))
+    assert row["id"] == SESSION and row["in_backup_only"]
+    restored = ok(tk(ws, "recover", "--restore", "--json"))
+    assert restored["restore"]["restored"] == [SESSION]

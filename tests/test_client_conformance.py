@@ -578,3 +578,75 @@ async def test_a_session_starts_and_ends_with_its_note_import_and_backup(t: Setu
 
     with pytest.raises(NotFoundError):
         await t.client.end_session("no-such-session")
+
+
+# disaster recovery: a new machine, the backups on a folder --------------------------------------
+async def old_machine(tmp: Path, disk: Path, passphrase: str | None = None) -> None:
+    """Another workspace backs the fixture session up to `disk`, then is gone."""
+    svc = await Service.start(tmp / "old-ws", retry=FAST)
+    try:
+        await svc.add_folder_target("usb", str(disk), passphrase=passphrase)
+        await svc.import_now([str(SOURCE)])
+        info = await svc.jobs.wait((await svc.start_backup([], "usb")).id)
+        assert info.state == JobState.DONE, info.error
+    finally:
+        await svc.stop()
+
+
+async def test_a_rebuild_from_a_folder_lists_sessions_then_restores_them(t: Setup) -> None:
+    disk = t.tmp / "disk"
+    await old_machine(t.tmp, disk)
+    c = t.client
+    await c.add_target(FolderTargetSpec(name="usb", path=str(disk)))
+    held = await c.backup_contents("usb")
+    assert (held.sessions, held.known_here, held.encrypted, held.index) == (1, 0, False, "ok")
+    assert [p.sessions for p in held.phases] == [1]
+    assert await c.backup_contents() == held  # the only target
+    await same_error(t.svc.backup_contents("nope"), c.backup_contents("nope"))
+
+    job = await c.start_recover(["usb"])
+    assert job.kind == "recover" and job.resource == "target:usb"
+    done = await asyncio.wait_for(c.wait_job(job.id), 20)
+    assert done.state == JobState.DONE, done.error
+    assert done.result is not None and done.result["sessions_added"] == 1
+    assert done.steps_done == done.steps_total == 1
+    (summary,) = await c.list_sessions()
+    assert summary.id == "edge_cases" and summary.in_backup_only
+    assert (await c.session("edge_cases", messages=False)).session.in_backup_only
+    assert (await c.backup_contents("usb")).known_here == 1
+    assert await c.search(SearchQuery(text="markdown")) == []  # no messages until restored
+
+    again = await asyncio.wait_for(c.wait_job((await c.start_recover(restore=True)).id), 20)
+    assert again.state == JobState.DONE, again.error
+    assert again.result is not None and again.result["restore"]["restored"] == ["edge_cases"]
+    (summary,) = await c.list_sessions()
+    assert not summary.in_backup_only
+    assert await c.search(SearchQuery(text="markdown"))
+
+
+async def test_an_encrypted_backup_needs_its_passphrase_before_the_job(
+    t: Setup, keyring_file: Path
+) -> None:
+    disk = t.tmp / "disk"
+    await old_machine(t.tmp, disk, passphrase="correct horse battery staple")
+    c = t.client
+    await c.add_target(FolderTargetSpec(name="usb", path=str(disk)))
+    held = await c.backup_contents("usb")
+    assert held.encrypted and not held.unlocked and held.sessions == 1
+    await same_error(t.svc.start_recover(["usb"]), c.start_recover(["usb"]))
+    wrong = SecretStr("not the passphrase at all")
+    await same_error(t.svc.start_recover(["usb"], secret=wrong.get_secret_value()),
+                     c.start_recover(["usb"], secret=wrong))  # fmt: skip
+    assert await c.jobs() == []  # nothing was started
+
+    job = await c.start_recover(["usb"], secret=SecretStr("correct horse battery staple"))
+    done = await asyncio.wait_for(c.wait_job(job.id), 20)
+    assert done.state == JobState.DONE, done.error
+    (params,) = await t.svc.db.fetchall("SELECT params FROM jobs")
+    assert "correct horse" not in params[0]  # the job was given none
+    assert (await c.backup_contents("usb")).unlocked
+    assert [s.in_backup_only for s in await c.list_sessions()] == [True]
+
+
+async def test_a_rebuild_needs_a_target(t: Setup) -> None:
+    await same_error(t.svc.start_recover(), t.client.start_recover())

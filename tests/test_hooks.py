@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import io
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from core.hooks.record import (
     record,
     sweep_pending,
 )
+from core.local import log_lock
 
 SESSION = "0b7c3e9a-5d1f-4c2e-9a8b-1f2e3d4c5b6a"
 EVENT_KEYS = [
@@ -317,3 +320,42 @@ def test_concurrent_hooks_leave_only_whole_lines(tmp_path: Path) -> None:
         f"toolu_{i:02d}" for i in range(20)
     ]
     assert all(len(e["payload"]["tool_response"]) == 200_000 for e in lines)
+
+
+def _hold_repair_lock(ws: Path) -> int:
+    """What `ActivityLog.open` holds while it sets a torn tail aside."""
+    logs = ws / "logs"
+    logs.mkdir(parents=True)
+    fd = os.open(logs / f"session_{SESSION}.jsonl", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_the_hook_waits_for_a_tail_repair_then_records(tmp_path: Path) -> None:
+    fd = _hold_repair_lock(tmp_path)
+    codes: list[int] = []
+    hook = threading.Thread(target=lambda: codes.append(call(tmp_path, payload("Stop"))))
+    hook.start()
+    time.sleep(0.3)  # the hook waits up to seconds; this only gives it time to try
+    assert os.fstat(fd).st_size == 0, "nothing is appended while the repair looks at the tail"
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    hook.join()
+    assert codes == [0]
+    (line,) = log_lines(tmp_path)
+    assert line["type"] == "Stop"
+
+
+def test_a_lock_that_never_comes_does_not_cost_the_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stuck repair (shortened wait, so the test is quick): the hook writes anyway."""
+    monkeypatch.setattr(log_lock, "WRITER_WAIT", 0.05)
+    fd = _hold_repair_lock(tmp_path)
+    try:
+        assert call(tmp_path, payload("Stop")) == 0
+    finally:
+        os.close(fd)
+    (line,) = log_lines(tmp_path)
+    assert line["type"] == "Stop"
+    assert not (tmp_path / "fallback").exists()

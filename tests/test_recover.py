@@ -45,7 +45,8 @@ async def view(svc: Service) -> dict[str, Any]:
         found = await svc.search(SearchQuery(text=word, limit=200))
         hits[word] = sorted((h.session_id, h.project, h.role, h.ts, h.snippet) for h in found)
     return {
-        "sessions": [s.model_dump() for s in await svc.list_sessions()],
+        # the same rows; `in_backup_only` is what tells a recovered one from a local one
+        "sessions": [s.model_dump(exclude={"in_backup_only"}) for s in await svc.list_sessions()],
         "by_model": await svc.stats("model"),
         "by_session": await svc.stats("session"),
         "tools": await svc.stats("tool"),

@@ -24,7 +24,6 @@ from core.cli.common import (
     daemon_client,
     explain_waiting,
     in_process,
-    open_service,
 )
 from core.cli.daemon_cmd import daemon
 from core.cli.output import emit_json, err, human_bytes, out, short_ts, table
@@ -33,7 +32,7 @@ from core.cli.recover_cmd import catalog_app, recover, verify_catalog
 from core.cli.review_cmd import review
 from core.cli.runner import run_async
 from core.cli.targets import target_app
-from core.cli.through_daemon import absolute, restore_through, verify_through
+from core.cli.through_daemon import absolute, export_to_stdout, restore_through, verify_through
 from core.cli.tree_cmd import tree_app
 from core.errors import BadInputError, ExitCode
 from core.models import HIT_END, HIT_START, JobState, SearchQuery
@@ -111,21 +110,12 @@ def status(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """What the workspace holds and what is running."""
 
     async def go() -> None:
-        from core.client import connect_daemon
-
-        client = await connect_daemon(workspace)
-        if client is not None:
-            try:
-                st = await client.status()
-            finally:
-                await client.close()
-            served_by = f"daemon (pid {client.pid})"
-        else:
-            async with await open_service(workspace, write=False) as svc:
-                st = await svc.status()
-            served_by = "in-process (no daemon running)"
+        async with client_for(workspace, write=False) as client:
+            st = await client.status()
+        by_daemon = in_process(client) is None
+        pid = getattr(client, "pid", None) if by_daemon else None
+        served_by = f"daemon (pid {pid})" if by_daemon else "in-process (no daemon running)"
         if json:
-            pid = client.pid if client is not None else None
             emit_json({**st.model_dump(mode="json"), "daemon_pid": pid})
             return
         table(
@@ -297,22 +287,11 @@ def export(
         raise typer.BadParameter("only --original exports exist so far", param_hint="--original")
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
+        async with client_for(workspace, write=False) as client:
             if output is None:
-                detail = await svc.session(session_id, messages=False)
-                if len(detail.sources) != 1:
-                    raise BadInputError(
-                        f"Session {session_id} has {len(detail.sources)} files",
-                        hint="pass -o DIR (or --file NAME -o FILE)",
-                    )
-                from core.local.export import export_source
-
-                sid = await svc.db.scalar("SELECT id FROM sources WHERE path = ?",
-                                          (detail.sources[0].path,))  # fmt: skip
-                await export_source(svc.db, int(sid), sys.stdout.buffer)
-                sys.stdout.flush()
+                await export_to_stdout(client, session_id)
                 return
-            results = await svc.export(session_id, output, file)
+            results = await client.export(session_id, absolute(output), file=file)
         if json:
             emit_json(results)
         for r in results:
@@ -371,8 +350,8 @@ def stats(
     """Tokens and cost (deduplicated per message and request), or tool use."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            rows = await svc.stats(by)
+        async with client_for(workspace, write=False) as client:
+            rows = await client.stats(by)
         if json:
             emit_json(rows)
             return
@@ -502,11 +481,10 @@ def session_end(
 @phase_app.command("new")
 def phase_new(name: str, workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """Start a phase; new sessions join it."""
-    from core.local import lifecycle
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            info = await lifecycle.phase_new(svc.db, svc.workspace, name)
+        async with client_for(workspace, write=True) as client:
+            info = await client.phase_new(name)
         emit_json(info) if json else err.print(f"Phase {info.name} started")
 
     run_async(go)
@@ -529,11 +507,13 @@ def phase_close(
 @phase_app.command("list")
 def phase_list(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     """Phases with their state and session counts."""
-    from core.local import lifecycle
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            rows = await lifecycle.phase_list(svc.db, svc.workspace)
+        async with client_for(workspace, write=False) as client:
+            phases = await client.phases()
+        # as they were started (the client lists them for a picker: closed ones first)
+        rows = [p.model_dump(exclude={"reviewed_at"})
+                for p in sorted(phases, key=lambda p: p.created_at or "")]  # fmt: skip
         if json:
             emit_json(rows)
             return
@@ -738,17 +718,17 @@ def archive(
     """Archive a closed phase: one long-window tarball on the archive target, verified."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            plan = await svc.archive_plan(phase, target=target, source=source)
+        async with client_for(workspace, write=True) as client:
+            plan = await client.archive_plan(phase, target=target, source=source)
             if not json:
-                err.print(f"Archiving {plan['sessions']} sessions of {phase} from "
-                          f"{plan['source']} to {plan['target']}", highlight=False)  # fmt: skip
-                if "estimate" in plan:
-                    err.print(f"  cost: {plan['estimate']}", highlight=False)
-                if "overwrite" in plan:
-                    err.print(f"  [yellow]![/] {plan['overwrite']}", highlight=False)
-            job = await svc.start_archive(phase, target=target, source=source, force=force)
-            info = await follow_job(svc, job.id, quiet=json)
+                err.print(f"Archiving {plan.sessions} sessions of {phase} from "
+                          f"{plan.source} to {plan.target}", highlight=False)  # fmt: skip
+                if plan.estimate is not None:
+                    err.print(f"  cost: {plan.estimate}", highlight=False)
+                if plan.overwrite is not None:
+                    err.print(f"  [yellow]![/] {plan.overwrite}", highlight=False)
+            job = await client.start_archive(phase, target=target, source=source, force=force)
+            info = await follow_job(client, job.id, quiet=json)
         result = info.result or {}
         if json:
             emit_json({"job": info, "result": result})
@@ -793,15 +773,15 @@ def archive_restore(
     dest = to or Path.home() / "Tierkeeper restores"
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            estimate = await svc.archive_restore_estimate(phase, target=target, tier=tier)
+        async with client_for(workspace, write=True) as client:
+            estimate = await client.archive_restore_estimate(phase, target=target, tier=tier)
             if estimate and not json:
                 err.print(f"cost: {estimate}", highlight=False)
-            job = await svc.start_archive_restore(
-                phase, str(dest), target=target, sessions=session or None,
+            job = await client.start_archive_restore(
+                phase, absolute(dest), target=target, sessions=session or None,
                 reimport=not no_import, tier=tier, days=days,
             )  # fmt: skip
-            info = await follow_job(svc, job.id, quiet=json)
+            info = await follow_job(client, job.id, quiet=json)
         result = info.result or {}
         if json:
             emit_json({"job": info, "result": result})

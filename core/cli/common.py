@@ -1,10 +1,16 @@
 """What every command group shares: the common options and how a command reaches the core.
 
-A command that starts or manages work goes through `client_for`: the daemon when one
+Every command that touches the workspace goes through `client_for`: the daemon when one
 serves the workspace (it holds the workspace, so the work must be its), else a service
-opened here for the command's few seconds. Commands the client cannot do yet open the
-service with `open_service`; under a daemon that fails on the workspace lock, and the
-error then says to stop the daemon.
+opened here for the command's few seconds. Both are a `core.client.Client`, so a command
+prints the same and exits the same either way; the few that need this process's own
+stdout or files (`export` to a pipe, `restore`, `verify`) say so in `through_daemon`.
+Paths a command passes on are made absolute first (`through_daemon.absolute`): the
+daemon runs in another folder, as the same user.
+
+`open_service` is what `client_for` opens without a daemon. A command calling it
+directly (only the disaster-recovery ones, which may run before any daemon could) fails
+on the workspace lock under a daemon, and the error then says to stop the daemon.
 """
 
 from __future__ import annotations

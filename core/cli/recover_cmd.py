@@ -5,15 +5,26 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 
-from core.cli.common import JsonOpt, TargetOpt, WorkspaceOpt, open_service
+from core.cli.common import (
+    JsonOpt,
+    TargetOpt,
+    WorkspaceOpt,
+    client_for,
+    daemon_client,
+    open_service,
+)
 from core.cli.output import emit_json, err, human_bytes
+from core.cli.progress import follow_job
 from core.cli.runner import run_async
 from core.cli.targets import PASSPHRASE_ENV
-from core.errors import BadInputError, ExitCode
+from core.errors import BadInputError, ExitCode, TierkeeperError
+from core.models import JobState
 from core.recovery.ops import set_aside_damaged_db
 from core.workspace import Workspace
 
@@ -42,24 +53,40 @@ def recover(
     json: JsonOpt = False,
 ) -> None:
     """Rebuild the catalog from the targets' manifests (no data downloaded); never writes
-    to a remote. A damaged local DB is moved aside first, untouched."""
+    to a remote. A damaged local DB is moved aside first, untouched. Runs as a job, in
+    the daemon when one serves the workspace."""
     secret = sys.stdin.readline().strip() if passphrase_stdin else os.environ.get(PASSPHRASE_ENV)
 
     async def go() -> None:
         ws = Workspace.at(workspace)
-        ws.init()
-        aside = set_aside_damaged_db(ws)
+        aside = None
+        daemon = await daemon_client(workspace)
+        if daemon is None:  # a daemon holds its DB open: never move it from under it
+            ws.init()
+            aside = set_aside_damaged_db(ws)
+        else:
+            await daemon.close()
         if aside is not None and not json:
             err.print(f"The catalog DB was damaged; it was moved aside to {aside}",
                       highlight=False)  # fmt: skip
-        async with await open_service(workspace, write=True) as svc:
-            reports = await svc.recover(targets=target or None, secret=secret or None)
-            restored = await svc.restore_recovered(session or None) if restore else None
+        async with client_for(workspace, write=True) as client:
+            job = await client.start_recover(
+                target or None, secret=SecretStr(secret) if secret else None,
+                restore=restore, sessions=session or None,
+            )  # fmt: skip
+            info = await follow_job(client, job.id, quiet=json)
+        if info.state != JobState.DONE:
+            raise TierkeeperError(info.error or f"The rebuild {info.state.value}",
+                                  hint=f"`tierkeeper jobs` lists job {info.id}")  # fmt: skip
+        result = info.result or {}
+        reports = [SimpleNamespace(**r) for r in result.get("targets", [])]
+        raw_restore = result.get("restore")
+        restored = SimpleNamespace(**raw_restore) if raw_restore is not None else None
         problems = [p for r in reports for p in r.problems]
         if json:
             emit_json({"set_aside": str(aside) if aside else None,
-                       "targets": [asdict(r) for r in reports],
-                       "restore": asdict(restored) if restored else None})  # fmt: skip
+                       "targets": result.get("targets", []),
+                       "restore": raw_restore})  # fmt: skip
         else:
             _print(reports, restored)
         if problems or (restored is not None and restored.failed):

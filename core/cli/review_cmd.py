@@ -1,4 +1,5 @@
-"""`tierkeeper review PHASE`: the end-of-phase review, as a job with progress."""
+"""`tierkeeper review PHASE`: the end-of-phase review, as a job with progress (in the
+daemon when one serves the workspace: the report is written in the workspace either way)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli.common import JsonOpt, WorkspaceOpt, open_service
+from core.cli.common import JsonOpt, WorkspaceOpt, client_for
 from core.cli.output import emit_json, err
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
@@ -29,9 +30,9 @@ def review(
     """Write the phase's review: phase_insights.md, phase_analytics.db, phase_metadata.json."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            job = await svc.start_review(phase, html=html)
-            info = await follow_job(svc, job.id, quiet=json)
+        async with client_for(workspace, write=True) as client:
+            job = await client.start_review(phase, html=html)
+            info = await follow_job(client, job.id, quiet=json)
         result = info.result or {}
         if json:
             emit_json({"job": info, "result": result})

@@ -1,7 +1,10 @@
 """`tierkeeper target …`: add, sign in again, list, test and remove backup targets.
 
-The work is `Service.setup`'s, the same the set-up wizard reaches through the client;
-this module only reads options, asks for a passphrase and prints."""
+The work is `Service.setup`'s, the same the set-up wizard reaches through the client
+(so every command here works beside a running daemon too); this module only reads
+options, asks for a passphrase and prints. A passphrase goes to the service in the
+request body (the daemon's socket is the user's only), never on a command line or in
+a log."""
 
 from __future__ import annotations
 
@@ -11,20 +14,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 
-from core.cli.common import JsonOpt, WorkspaceOpt, client_for, open_service
+from core.cli.common import JsonOpt, WorkspaceOpt, client_for
 from core.cli.output import emit_json, err, out, table
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
 from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI
 from core.errors import BadInputError, ExitCode
 from core.models import JobInfo, JobState
-from core.service import Service
 from core.setup.models import (
     DriveSignedIn,
     DriveTargetSpec,
     FolderTargetSpec,
     S3TargetSpec,
+    SignInStarted,
     spec_of,
 )
 from core.tier2.targets import resource_of
@@ -69,17 +73,17 @@ def _kit_advice(name: str) -> None:
     )
 
 
-async def _parked(svc: Service, name: str) -> list[int]:
+async def _parked(client: Client, name: str) -> list[int]:
     """Jobs waiting on this target for the user: the command about to run frees them."""
     here = resource_of(name)
-    active = await svc.jobs.list(active_only=True)
+    active = await client.jobs(active_only=True)
     return [j.id for j in active if j.state == JobState.WAITING and j.resource == here]
 
 
-async def _continue(svc: Service, parked: list[int], *, quiet: bool) -> list[JobInfo]:
+async def _continue(client: Client, parked: list[int], *, quiet: bool) -> list[JobInfo]:
     if parked:
         err.print(f"continuing {len(parked)} waiting job(s)", highlight=False)
-    return [await follow_job(svc, job_id, quiet=quiet) for job_id in sorted(parked)]
+    return [await follow_job(client, job_id, quiet=quiet) for job_id in sorted(parked)]
 
 
 def _check_continued(done: list[JobInfo]) -> None:
@@ -92,7 +96,10 @@ def _check_continued(done: list[JobInfo]) -> None:
 async def _sign_in(client: Client, spec: DriveTargetSpec) -> DriveSignedIn:
     """Start and finish a sign-in through the client (the service opens the browser when
     asked to); Ctrl-C cancels it, so no sign-in is left waiting in a daemon."""
-    started = await client.start_drive_sign_in(spec)
+    return await _signed_in(client, await client.start_drive_sign_in(spec))
+
+
+async def _signed_in(client: Client, started: SignInStarted) -> DriveSignedIn:
     _show_url(started.url)
     try:
         return await client.finish_drive_sign_in(started.flow_id)
@@ -260,11 +267,12 @@ def target_reconnect(
     """Sign in again (a revoked or expired sign-in); waiting jobs then continue."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            parked = await _parked(svc, name)
-            target = await svc.reconnect_target(name, on_url=_show_url, open_browser=not no_browser)
+        async with client_for(workspace, write=True) as client:
+            parked = await _parked(client, name)
+            started = await client.start_drive_reconnect(name, open_browser=not no_browser)
+            target = (await _signed_in(client, started)).target
             err.print(f"Target {target.name} → {target.where}: ok", highlight=False)
-            done = await _continue(svc, parked, quiet=json)
+            done = await _continue(client, parked, quiet=json)
         if json:
             emit_json({"target": target, "jobs": done})
         _check_continued(done)
@@ -293,11 +301,11 @@ def target_unlock(name: str, workspace: WorkspaceOpt = None) -> None:
                               err=True)  # fmt: skip
 
     async def go() -> None:
-        async with await open_service(workspace, write=True) as svc:
-            parked = await _parked(svc, name)
-            await svc.unlock_target(name, secret)
+        async with client_for(workspace, write=True) as client:
+            parked = await _parked(client, name)
+            await client.unlock_target(name, SecretStr(secret))
             err.print(f"{name} unlocked: its key is in this computer's keyring", highlight=False)
-            done = await _continue(svc, parked, quiet=False)
+            done = await _continue(client, parked, quiet=False)
         _check_continued(done)
 
     run_async(go)

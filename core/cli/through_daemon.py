@@ -1,19 +1,24 @@
-"""The two commands that run directly in a command's own service but as jobs in the daemon.
+"""Commands that work one way in the command's own service and another through the daemon.
 
 `restore` and `verify` call the service straight away when the command opens it (restore
 read-only, so it works beside a window holding the workspace). The daemon offers them as
 jobs; these functions run the job and give back what the direct call returns, so the
-command prints the same either way.
+command prints the same either way. `export` to stdout streams from the DB here; the
+daemon cannot write to this process's stdout, so it writes a file this process copies.
 """
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.cli.common import explain_waiting
+from core.cli.common import explain_waiting, in_process
 from core.cli.progress import follow_job
-from core.errors import TierkeeperError
+from core.errors import BadInputError, TierkeeperError
 from core.models import JobInfo, JobState
 
 if TYPE_CHECKING:
@@ -62,6 +67,31 @@ async def restore_through(
     if dest.is_absolute():
         return written
     return [dest / p.relative_to(where) if p.is_relative_to(where) else p for p in written]
+
+
+async def export_to_stdout(client: Client, session_id: str) -> None:
+    """A one-file session's original bytes on stdout (for a pipe)."""
+    detail = await client.session(session_id, messages=False)
+    if len(detail.sources) != 1:
+        raise BadInputError(f"Session {session_id} has {len(detail.sources)} files",
+                            hint="pass -o DIR (or --file NAME -o FILE)")  # fmt: skip
+    svc = in_process(client)
+    if svc is not None:
+        from core.local.export import export_source
+
+        sid = await svc.db.scalar("SELECT id FROM sources WHERE path = ?",
+                                  (detail.sources[0].path,))  # fmt: skip
+        await export_source(svc.db, int(sid), sys.stdout.buffer)
+    else:  # a folder only this user can enter (the daemon runs as this user)
+        with tempfile.TemporaryDirectory(prefix="tierkeeper-export-") as tmp:
+            (copy,) = await client.export(session_id, tmp)
+            await asyncio.to_thread(_cat, Path(copy.written_to))
+    sys.stdout.flush()
+
+
+def _cat(path: Path) -> None:
+    with path.open("rb") as fh:
+        shutil.copyfileobj(fh, sys.stdout.buffer)
 
 
 def _finished(info: JobInfo) -> JobInfo:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -15,18 +16,33 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from core.daemon import sse
+from core.daemon.command_requests import (
+    WAIT_CAP,
+    ArchivePlanParams,
+    ArchiveRequest,
+    ArchiveRestoreRequest,
+    ExportRequest,
+    PhaseNewRequest,
+    ReconnectRequest,
+    StatsParams,
+    ThawParams,
+    UnlockRequest,
+    WaitParams,
+)
 from core.daemon.errors import DaemonUnavailableError, describe, error_middleware
 from core.daemon.registry import SERVICE, Call, Registry, Route
 from core.daemon.requests import (
     BackupRequest,
     BackupsParams,
     ChartParams,
+    ContentsParams,
     EventsParams,
     ImportRequest,
     JobParams,
     JobsParams,
     PhaseCloseRequest,
     PhaseParams,
+    RecoverRequest,
     Requeued,
     RestoreRequest,
     ReviewRequest,
@@ -43,9 +59,13 @@ from core.metrics.models import MetricsSnapshot, SeriesPoint
 from core.metrics.prometheus import CONTENT_TYPE as PROMETHEUS_TYPE
 from core.metrics.prometheus import prometheus_text
 from core.models import (
+    ArchivePlan,
+    BackupContents,
     BackupInfo,
     Event,
+    ExportedCopy,
     JobInfo,
+    PhaseStarted,
     SearchHit,
     SearchQuery,
     SessionDetail,
@@ -54,6 +74,9 @@ from core.models import (
     SessionSummary,
     Status,
     TargetInfo,
+    TargetUnlocked,
+    ThawEstimate,
+    UsageStats,
 )
 from core.review.view import PhaseReviewDoc, PhaseSummary
 from core.service import Service
@@ -156,10 +179,22 @@ async def resume_job(call: Call) -> JobInfo:
 
 
 @api.route("GET", "/jobs/{job_id}/wait",
-           summary="Answers once the job is done, failed, cancelled or waiting (long poll)",
-           response=JobInfo, params=JobParams)  # fmt: skip
+           summary="Answers once the job is done, failed, cancelled, waiting or paused, or "
+           f"after {WAIT_CAP:g} s at most with the job as it stands (long poll: ask again)",
+           response=JobInfo, params=WaitParams)  # fmt: skip
 async def wait_job(call: Call) -> JobInfo:
-    return await _unless_stopping(call, call.svc.jobs.wait(call.param(JobParams).job_id))
+    p = call.param(WaitParams)
+    return await _unless_stopping(call, _settled_or_now(call.svc, p.job_id, p.timeout))
+
+
+async def _settled_or_now(svc: Service, job_id: int, at_most: float | None) -> JobInfo:
+    """A request is held for WAIT_CAP at most: a client that went away leaves no waiter
+    behind for longer, and one still there simply asks again."""
+    limit = min(at_most or WAIT_CAP, WAIT_CAP)
+    try:
+        return await asyncio.wait_for(svc.jobs.wait(job_id), limit)
+    except TimeoutError:
+        return await svc.jobs.get(job_id)
 
 
 @api.route("POST", "/jobs/retry-waiting", summary="Requeue every waiting job now",
@@ -201,6 +236,23 @@ async def start_restore(call: Call) -> JobInfo:
 async def start_verify(call: Call) -> JobInfo:
     b = call.payload(VerifyRequest)
     return await call.svc.start_verify(b.target, deep=b.deep)
+
+
+@api.route("GET", "/backup-contents", summary="What a target holds (sessions per "
+           "phase, encryption), from its listing and index: before a rebuild from it",
+           response=BackupContents, params=ContentsParams)  # fmt: skip
+async def backup_contents(call: Call) -> BackupContents:
+    return await call.svc.backup_contents(call.param(ContentsParams).target)
+
+
+@api.route("POST", "/recoveries", summary="Start rebuilding the catalog from the targets "
+           "(then, with restore, the sessions' files); a passphrase is checked first",
+           response=JobInfo, body=RecoverRequest, status=202)  # fmt: skip
+async def start_recover(call: Call) -> JobInfo:
+    b = call.payload(RecoverRequest)
+    secret = b.secret.get_secret_value() if b.secret is not None else None
+    return await call.svc.start_recover(b.targets, secret=secret, restore=b.restore,
+                                        sessions=b.sessions)  # fmt: skip
 
 
 @api.route("GET", "/metrics", summary="Live metrics: latency per operation and tier, "
@@ -338,6 +390,84 @@ async def cancel_drive_sign_in(call: Call) -> SignInCancelledInfo:
            "class", response=CostPreview, many=True, params=CostParams)  # fmt: skip
 async def cost_preview(call: Call) -> list[CostPreview]:
     return await call.svc.setup.cost_preview(call.param(CostParams))
+
+
+# what the remaining CLI commands need ------------------------------------------------------
+@api.route("GET", "/stats", summary="Tokens and cost per model, agent, tool, project, session "
+           "or day", response=UsageStats, params=StatsParams)  # fmt: skip
+async def stats(call: Call) -> UsageStats:
+    by = call.param(StatsParams).by
+    return UsageStats(by=by, rows=await call.svc.stats(by))
+
+
+@api.route("POST", "/exports", summary="Write a session's original files, byte for byte, at "
+           "a path of this computer", response=ExportedCopy, many=True,
+           body=ExportRequest)  # fmt: skip
+async def export(call: Call) -> list[ExportedCopy]:
+    b = call.payload(ExportRequest)
+    done = await call.svc.export(b.session_id, Path(b.dest), b.file)
+    return [ExportedCopy.model_validate(f, from_attributes=True) for f in done]
+
+
+@api.route("POST", "/phases", summary="Start a phase; it becomes the current one",
+           response=PhaseStarted, body=PhaseNewRequest, status=201)  # fmt: skip
+async def phase_new(call: Call) -> PhaseStarted:
+    return await call.svc.phase_new(call.payload(PhaseNewRequest).name)
+
+
+@api.route("GET", "/archives/plan", summary="What archiving a closed phase will store and "
+           "cost, and what replacing an archive would throw away", response=ArchivePlan,
+           params=ArchivePlanParams)  # fmt: skip
+async def archive_plan(call: Call) -> ArchivePlan:
+    p = call.param(ArchivePlanParams)
+    return ArchivePlan.model_validate(
+        await call.svc.archive_plan(p.phase, target=p.target, source=p.source)
+    )
+
+
+@api.route("POST", "/archives", summary="Start archiving a closed phase to Tier 3",
+           response=JobInfo, body=ArchiveRequest, status=202)  # fmt: skip
+async def start_archive(call: Call) -> JobInfo:
+    b = call.payload(ArchiveRequest)
+    return await call.svc.start_archive(b.phase, target=b.target, source=b.source,
+                                        force=b.force)  # fmt: skip
+
+
+@api.route("GET", "/archive-restores/estimate", summary="What thawing a phase's archive "
+           "costs", response=ThawEstimate, params=ThawParams)  # fmt: skip
+async def archive_restore_estimate(call: Call) -> ThawEstimate:
+    p = call.param(ThawParams)
+    found = await call.svc.archive_restore_estimate(p.phase, target=p.target, tier=p.tier)
+    return ThawEstimate(estimate=found)
+
+
+@api.route("POST", "/archive-restores", summary="Start bringing a phase (or some of its "
+           "sessions) back from its archive", response=JobInfo, body=ArchiveRestoreRequest,
+           status=202)  # fmt: skip
+async def start_archive_restore(call: Call) -> JobInfo:
+    b = call.payload(ArchiveRestoreRequest)
+    return await call.svc.start_archive_restore(
+        b.phase, b.dest, target=b.target, sessions=b.sessions, reimport=b.reimport,
+        tier=b.tier, days=b.days,
+    )  # fmt: skip
+
+
+@api.route("POST", "/target-unlocks", summary="Give an encrypted target's passphrase or "
+           "recovery code; its key goes to the keyring and waiting jobs continue",
+           response=TargetUnlocked, body=UnlockRequest)  # fmt: skip
+async def unlock_target(call: Call) -> TargetUnlocked:
+    b = call.payload(UnlockRequest)
+    await call.svc.unlock_target(b.name, b.secret.get_secret_value())
+    return TargetUnlocked(name=b.name)
+
+
+@api.route("POST", "/drive-reconnects", summary="Sign a saved Drive target in again: the "
+           "address to open comes back; finish or cancel it as a new target's sign-in",
+           response=SignInStarted, body=ReconnectRequest, status=201)  # fmt: skip
+async def start_drive_reconnect(call: Call) -> SignInStarted:
+    b = call.payload(ReconnectRequest)
+    return await call.svc.start_drive_reconnect(b.name, open_browser=b.open_browser,
+                                                timeout=b.sign_in_timeout)  # fmt: skip
 
 
 @api.route("GET", "/events", summary="Events of the bus (all, or the topics named), as "

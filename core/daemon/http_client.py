@@ -24,11 +24,20 @@ import orjson
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from yarl import URL
 
+from core.daemon.command_requests import (
+    ArchiveRequest,
+    ArchiveRestoreRequest,
+    ExportRequest,
+    PhaseNewRequest,
+    ReconnectRequest,
+    UnlockRequest,
+)
 from core.daemon.errors import DaemonUnavailableError, error_from_body
 from core.daemon.requests import (
     BackupRequest,
     ImportRequest,
     PhaseCloseRequest,
+    RecoverRequest,
     Requeued,
     RestoreRequest,
     ReviewRequest,
@@ -39,9 +48,14 @@ from core.daemon.requests import (
 from core.daemon.socket_path import DaemonInfo, read_info, socket_candidates
 from core.metrics.models import MetricsSnapshot, Resolution, SeriesPoint
 from core.models import (
+    ArchivePlan,
+    BackupContents,
     BackupInfo,
     Event,
+    ExportedCopy,
     JobInfo,
+    JobState,
+    PhaseStarted,
     SearchHit,
     SearchQuery,
     SessionDetail,
@@ -50,6 +64,8 @@ from core.models import (
     SessionSummary,
     Status,
     TargetInfo,
+    ThawEstimate,
+    UsageStats,
 )
 from core.paths import resolve_workspace
 from core.review.view import PhaseReviewDoc, PhaseSummary
@@ -79,6 +95,8 @@ SUBSCRIBE_TIMEOUT = 5.0
 DROPPED_MARK = b": dropped "
 
 M = TypeVar("M", bound=BaseModel)
+UNSETTLED = (JobState.QUEUED, JobState.RUNNING)
+"""A wait answered with one of these ran into the daemon's cap: ask again."""
 
 
 async def connect_daemon(
@@ -176,8 +194,12 @@ class HttpClient:
         return JobInfo.model_validate(await self._call("POST", f"/jobs/{int(job_id)}/resume"))
 
     async def wait_job(self, job_id: int) -> JobInfo:
-        data = await self._call("GET", f"/jobs/{int(job_id)}/wait", timeout=None)
-        return JobInfo.model_validate(data)
+        # The daemon answers within its cap even while the job goes on: ask until it settled.
+        while True:
+            data = await self._call("GET", f"/jobs/{int(job_id)}/wait")
+            info = JobInfo.model_validate(data)
+            if info.state not in UNSETTLED:
+                return info
 
     async def retry_waiting(self) -> int:
         return Requeued.model_validate(await self._call("POST", "/jobs/retry-waiting")).count
@@ -217,6 +239,21 @@ class HttpClient:
     async def start_verify(self, target: str | None = None, *, deep: bool = False) -> JobInfo:
         body = VerifyRequest.model_construct(target=target, deep=deep)
         return JobInfo.model_validate(await self._call("POST", "/verifications", body=body))
+
+    async def backup_contents(self, target: str | None = None) -> BackupContents:
+        data = await self._call("GET", "/backup-contents", params={"target": target})
+        return BackupContents.model_validate(data)
+
+    async def start_recover(
+        self, targets: Sequence[str] | None = None, *, secret: SecretStr | None = None,
+        restore: bool = False, sessions: Sequence[str] | None = None,
+    ) -> JobInfo:  # fmt: skip
+        body = RecoverRequest.model_construct(
+            targets=list(targets) if targets is not None else None, secret=secret,
+            restore=restore, sessions=list(sessions) if sessions is not None else None,
+        )  # fmt: skip
+        data = await self._call("POST", "/recoveries", content=_revealed(body))
+        return JobInfo.model_validate(data)
 
     async def phases(self) -> list[PhaseSummary]:
         return _many(PhaseSummary, await self._call("GET", "/phases"))
@@ -283,6 +320,63 @@ class HttpClient:
     ) -> list[CostPreview]:
         query = {"size_bytes": size_bytes, "storage_class": storage_class, "tier": tier}
         return _many(CostPreview, await self._call("GET", "/costs/preview", params=query))
+
+    async def stats(self, by: str = "model") -> list[dict[str, Any]]:
+        data = await self._call("GET", "/stats", params={"by": by})
+        return UsageStats.model_validate(data).rows
+
+    async def export(
+        self, session_id: str, dest: str, *, file: str | None = None
+    ) -> list[ExportedCopy]:
+        body = ExportRequest.model_construct(session_id=session_id, dest=dest, file=file)
+        return _many(ExportedCopy, await self._call("POST", "/exports", body=body))
+
+    async def phase_new(self, name: str) -> PhaseStarted:
+        body = PhaseNewRequest.model_construct(name=name)
+        return PhaseStarted.model_validate(await self._call("POST", "/phases", body=body))
+
+    async def archive_plan(
+        self, phase: str, *, target: str | None = None, source: str | None = None
+    ) -> ArchivePlan:
+        query = {"phase": phase, "target": target, "source": source}
+        return ArchivePlan.model_validate(await self._call("GET", "/archives/plan", params=query))
+
+    async def start_archive(
+        self, phase: str, *, target: str | None = None, source: str | None = None,
+        force: bool = False,
+    ) -> JobInfo:  # fmt: skip
+        body = ArchiveRequest.model_construct(phase=phase, target=target, source=source,
+                                              force=force)  # fmt: skip
+        return JobInfo.model_validate(await self._call("POST", "/archives", body=body))
+
+    async def archive_restore_estimate(
+        self, phase: str, *, target: str | None = None, tier: str = "Bulk"
+    ) -> str | None:
+        query = {"phase": phase, "target": target, "tier": tier}
+        data = await self._call("GET", "/archive-restores/estimate", params=query)
+        return ThawEstimate.model_validate(data).estimate
+
+    async def start_archive_restore(
+        self, phase: str, dest: str, *, target: str | None = None,
+        sessions: list[str] | None = None, reimport: bool = True, tier: str = "Bulk",
+        days: int = 7,
+    ) -> JobInfo:  # fmt: skip
+        body = ArchiveRestoreRequest.model_construct(
+            phase=phase, dest=dest, target=target, sessions=sessions, reimport=reimport,
+            tier=tier, days=days,
+        )  # fmt: skip
+        return JobInfo.model_validate(await self._call("POST", "/archive-restores", body=body))
+
+    async def unlock_target(self, name: str, secret: SecretStr) -> None:
+        body = UnlockRequest.model_construct(name=name, secret=secret)
+        await self._call("POST", "/target-unlocks", content=_revealed(body))
+
+    async def start_drive_reconnect(
+        self, name: str, *, open_browser: bool = False
+    ) -> SignInStarted:
+        body = ReconnectRequest.model_construct(name=name, open_browser=open_browser)
+        data = await self._call("POST", "/drive-reconnects", body=body)
+        return SignInStarted.model_validate(data)
 
     def subscribe(self, topics: Sequence[str] | None = None) -> EventStream:
         stream = EventStream(self, topics=topics)

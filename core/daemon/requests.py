@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class _Strict(BaseModel):
@@ -49,6 +49,19 @@ class RestoreRequest(_Strict):
 class VerifyRequest(_Strict):
     target: str | None = None
     deep: bool = False
+
+
+class RecoverRequest(_Strict):
+    targets: list[str] | None = Field(None, description="null: every target")
+    secret: SecretStr | None = Field(
+        None, description="an encrypted target's passphrase or recovery code; never stored"
+    )
+    restore: bool = False
+    sessions: list[str] | None = Field(None, description="with restore: only these")
+
+
+class ContentsParams(_Strict):
+    target: str | None = Field(None, description="null: the only target")
 
 
 class SessionsParams(_Strict):

@@ -10,6 +10,12 @@ imported or done only when needed.
 
 A payload that cannot be recorded is not lost: its raw bytes go to
 `fallback/hook_payloads.jsonl` for a later import.
+
+The line goes out in one write under a shared `flock` (`core.local.log_lock`):
+the service may open the same log at session start or end and set aside an
+unterminated last line, and the lock tells it this one is still being written.
+The lock is a courtesy, not a condition: if it cannot be had (Windows, a file
+system without locks, a repair that never lets go) the line is written anyway.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ _TOOL_START = "PreToolUse"
 _TOOL_END = frozenset({"PostToolUse", "PostToolUseFailure"})
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _FILE_MODE = 0o600  # payloads hold the user's prompts and file contents
-_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+# Read access too: over NFS flock becomes a POSIX lock, and a shared one needs a readable fd.
+_APPEND_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
 class UnrecordableError(ValueError):
@@ -231,6 +238,7 @@ def _append(path: Path, line: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, _APPEND_FLAGS, _FILE_MODE)
     try:
+        _lock_for_write(fd)  # released by the close below
         written = os.write(fd, line)
         if written != len(line):
             # Disk full mid-line: end the stub so the next event starts on a line of its own.
@@ -238,6 +246,16 @@ def _append(path: Path, line: bytes) -> None:
             raise OSError(f"short write: {written} of {len(line)} bytes")
     finally:
         os.close(fd)
+
+
+def _lock_for_write(fd: int) -> None:
+    """Hold the writers' lock so a concurrent tail repair leaves this line alone."""
+    try:
+        from core.local.log_lock import lock_shared
+
+        lock_shared(fd)
+    except Exception:
+        pass  # no lock, no repair protection; the event still gets written
 
 
 def _mark_start(pending_dir: Path, key: str, now_ns: int) -> None:

@@ -227,9 +227,10 @@ class JobRunner:
             if active.task is not None:
                 active.task.cancel()
             info = await asyncio.shield(active.finished)
-            if info.state != JobState.QUEUED:
+            if info.state in FINISHED:
                 return info
-            # A shutdown requeued it while we asked: cancel the queued row instead.
+            # It was parked (waiting, paused) or requeued by a shutdown as we asked:
+            # its row is all that is left, and the next turn cancels that.
 
     async def pause(self, job_id: int) -> JobInfo:
         """Parks a job until `resume`, returning once it is parked.
@@ -510,7 +511,9 @@ class JobRunner:
         if isinstance(exc, JobCancelled):
             return interrupted, None, None
         if isinstance(exc, JobMustWait):
-            return JobState.WAITING, None, None
+            # parked just as the user cancelled or paused it: what they asked for wins
+            asked = ctx.cancel_requested or ctx.pause_requested
+            return (interrupted if asked else JobState.WAITING), None, None
         if isinstance(exc, TierkeeperError):
             return JobState.FAILED, None, _one_line(str(exc))
         logger.error("job %d (%s) failed", ctx.job_id, ctx.kind, exc_info=exc)

@@ -1,11 +1,11 @@
 """The append-only activity log: `logs/session_<id>.jsonl`, one JSON event a line.
 
 Several writers share one file: this class (in the service or the CLI) and the
-Claude Code hook, a separate short-lived process per tool call. They never
-coordinate; what keeps the file whole is that every line goes out in a single
-`write` on an `O_APPEND` descriptor, which the kernel places at the end of the
-file as one piece, so lines from different processes interleave only at line
-boundaries.
+Claude Code hook, a separate short-lived process per tool call. They never wait
+for each other; what keeps the file whole is that every line goes out in a
+single `write` on an `O_APPEND` descriptor, which the kernel places at the end
+of the file as one piece, so lines from different processes interleave only at
+line boundaries.
 
 Durability is grouped: an fsync costs ~100x an append, so at most one fsync
 runs per `fsync_interval` (an append after a quiet spell fsyncs at once; a
@@ -15,6 +15,15 @@ loses at most that interval of events, never a line in the middle.
 A crash can still leave a torn last line (a writer killed mid-`write`, or a
 disk that filled up). `open` sets those bytes aside in `<log>.torn` before
 truncating, so they are never silently dropped and the next line starts clean.
+
+But an unterminated last line is not always torn: `open` runs at session start
+and end while hooks may be appending, and Linux grows the file page by page
+during a large write, so a line in progress looks exactly like a torn one.
+Cutting it would lose an event and leave its second half glued to nothing. So
+every write holds a shared advisory lock and the repair looks only under the
+exclusive one (`core.local.log_lock`); when writers keep it busy past a bound,
+the repair is left for the next open rather than delaying a session start.
+Without locks (Windows) the repair runs unguarded, as it always did.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import orjson
 
 from core.durable import fsync_dir as _fsync_dir
 from core.errors import BadInputError, StorageFullError
+from core.local import log_lock
 from core.redact import redact_obj, redact_text
 
 __all__ = [
@@ -132,10 +142,18 @@ class ActivityLog:
     """One open log file. Thread-safe; several instances/processes may share the file."""
 
     def __init__(
-        self, path: Path, fd: int, fsync_interval: float, recovered: TornTail | None
+        self,
+        path: Path,
+        fd: int,
+        fsync_interval: float,
+        recovered: TornTail | None,
+        *,
+        repair_deferred: bool = False,
     ) -> None:
         self.path = path
         self.recovered = recovered
+        self.repair_deferred = repair_deferred
+        """True when the last line was unterminated but writers kept the lock busy."""
         self._fd = fd
         self._interval = fsync_interval
         self._lock = threading.Lock()  # the fd, the dirty flag, the timer
@@ -146,11 +164,19 @@ class ActivityLog:
         self._sync_error: OSError | None = None
 
     @classmethod
-    def open(cls, path: Path, *, fsync_interval: float = 0.1) -> ActivityLog:
+    def open(
+        cls,
+        path: Path,
+        *,
+        fsync_interval: float = 0.1,
+        repair_wait: float | None = None,
+    ) -> ActivityLog:
         """Open (creating it and its folder) and set aside a torn last line, if any.
 
-        Call it when no writer is in the middle of a line (at session start): a
-        line still being written looks exactly like a torn one.
+        Safe while other processes append: a line still being written is left
+        alone. If writers hold the lock for all of `repair_wait` seconds
+        (default `log_lock.REPAIR_WAIT`) the repair is skipped
+        (`repair_deferred`) and the next open tries again.
         """
         if fsync_interval < 0:
             raise ValueError("fsync_interval must be >= 0")
@@ -160,11 +186,11 @@ class ActivityLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, _OPEN_FLAGS, _FILE_MODE)
         try:
-            recovered = _set_aside_torn_tail(path, fd)
+            recovered, deferred = _repair_tail(path, fd, repair_wait)
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, fsync_interval, recovered)
+        return cls(path, fd, fsync_interval, recovered, repair_deferred=deferred)
 
     # writing -----------------------------------------------------------------------
     def append(self, event: ActivityEvent) -> None:
@@ -261,6 +287,16 @@ class ActivityLog:
 
 
 def _write_line(fd: int, line: bytes, path: Path) -> None:
+    """One `write` under the writers' lock, so `open` elsewhere never cuts it short."""
+    locked = log_lock.lock_shared(fd) == log_lock.HELD  # not held: write anyway
+    try:
+        _write_whole(fd, line, path)
+    finally:
+        if locked:
+            log_lock.unlock(fd)
+
+
+def _write_whole(fd: int, line: bytes, path: Path) -> None:
     try:
         written = os.write(fd, line)
     except OSError as exc:
@@ -277,11 +313,33 @@ def _write_line(fd: int, line: bytes, path: Path) -> None:
         )
 
 
+def _repair_tail(path: Path, fd: int, wait: float | None) -> tuple[TornTail | None, bool]:
+    """Set aside an unterminated tail that no writer owns; True when writers kept it busy."""
+    if not _unterminated(fd, os.fstat(fd).st_size):
+        return None, False  # the usual case: no lock needed, writers never wait
+    state = log_lock.lock_exclusive(fd, wait)
+    if state == log_lock.BUSY:
+        return None, True
+    try:
+        return _set_aside_torn_tail(path, fd), False
+    finally:
+        if state == log_lock.HELD:
+            log_lock.unlock(fd)
+
+
+def _unterminated(fd: int, size: int) -> bool:
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
 def _set_aside_torn_tail(path: Path, fd: int) -> TornTail | None:
-    """Move the bytes after the last newline to `<path>.torn`, then truncate to that newline."""
+    """Move the bytes after the last newline to `<path>.torn`, then truncate to that newline.
+
+    The caller holds the exclusive lock (or there are no locks here): a tail
+    seen now is no writer's line in progress.
+    """
     size = os.fstat(fd).st_size
-    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return None
+    if not _unterminated(fd, size):
+        return None  # the write we saw in progress has finished
     start = _after_last_newline(fd, size)
     data = os.pread(fd, size - start, start)
     sidecar = path.with_name(path.name + TORN_SUFFIX)
@@ -296,6 +354,10 @@ def _set_aside_torn_tail(path: Path, fd: int) -> TornTail | None:
     finally:
         os.close(side_fd)
     _fsync_dir(path.parent)
+    if os.fstat(fd).st_size != size:
+        # A writer without the lock (no locks here, or it gave up waiting) appended
+        # meanwhile: truncating would take its line too. The sidecar keeps a copy.
+        return None
     os.ftruncate(fd, start)  # only after the bytes are safe in the sidecar
     os.fsync(fd)
     return TornTail(offset=start, size=len(data), sidecar=sidecar, data=data)

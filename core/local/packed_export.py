@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import zstandard
 
 from core.errors import NotFoundError, TierkeeperError
 from core.local.db.database import Database
+from core.local.db.read_pool import ReadPool
 from core.packing import Packed
 from core.packing.compress import HashingWriter
 
@@ -95,3 +97,42 @@ async def pack_source(db: Database, source_id: int, dst: Path, *, kind: str | No
         sha256=writer.out.sha256,
         md5=writer.out.md5,
     )
+
+
+def pack_source_with(reads: ReadPool, source_id: int, kind: str, dst: Path) -> Packed:
+    """Blocking: `pack_source` in one worker-thread call, reading through `reads`
+    (a backup packs several files at once; see core/local/db/read_pool.py)."""
+    with reads.borrow() as conn:
+        writer = _Writer(dst)
+        try:
+            _copy_frames(conn, source_id, kind, writer)
+            if writer.out.size == 0:
+                writer.add([zstandard.ZstdCompressor().compress(b"")])
+        finally:
+            writer.close()
+    return Packed(
+        raw_size=writer.raw_size,
+        raw_sha256=writer.raw.hexdigest(),
+        size=writer.out.size,
+        sha256=writer.out.sha256,
+        md5=writer.out.md5,
+    )
+
+
+def _copy_frames(conn: sqlite3.Connection, source_id: int, kind: str, writer: _Writer) -> None:
+    if kind == "json":
+        blob = conn.execute(
+            "SELECT data FROM raw_files WHERE source_id = ?", (source_id,)
+        ).fetchone()
+        if blob is None:
+            raise TierkeeperError(f"The stored copy of source {source_id} is missing")
+        writer.add([bytes(blob[0])])
+        return
+    cur = conn.execute(
+        "SELECT data FROM raw_chunks WHERE source_id = ? ORDER BY first_seq", (source_id,)
+    )
+    try:
+        while rows := cur.fetchmany(_BATCH):
+            writer.add([bytes(r[0]) for r in rows])
+    finally:
+        cur.close()

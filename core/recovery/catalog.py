@@ -100,7 +100,12 @@ def decode(data: bytes, what: str, key: Key | None = None) -> dict[str, Any]:
         decrypt_stream(io.BytesIO(data), out, key, name=what)
         data = out.getvalue()
     try:
-        doc = orjson.loads(zstandard.ZstdDecompressor().decompress(data))
+        # a streaming decompressor: a catalog written as a stream says no content size
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        plain = frame.decompress(data)
+        if not frame.eof:
+            raise BadInputError(f"{what} is damaged (cut short)")
+        doc = orjson.loads(plain)
     except (zstandard.ZstdError, orjson.JSONDecodeError) as exc:
         raise BadInputError(f"{what} is damaged ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("kind") not in (KIND_SESSION, KIND_PHASE):

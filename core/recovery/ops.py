@@ -101,6 +101,27 @@ def _key_for(
     return unlock(updated, svc.scope, secret), updated
 
 
+async def learn_key(svc: Service, name: str, secret: str | None) -> None:
+    """What `recover` does first for an encrypted target, on its own: the passphrase or
+    recovery code checked against the index and the key kept, so a caller learns of a
+    wrong one at once and a job never needs the secret in its (stored) parameters."""
+    t = svc.config.target(name)
+    store = open_store(t, svc.scope, svc.retry, svc.metrics)
+    try:
+        raw = await _get(store, TIER2_INDEX, RebuildReport(name, 2))
+    finally:
+        await store.close()
+    body = None
+    if raw is not None:
+        try:
+            body = index.read_body(raw)
+        except TierkeeperError:
+            body = None
+    _, updated = await asyncio.to_thread(_key_for, svc, t, body, secret)
+    if updated is not t:
+        await _save_target(svc, updated)
+
+
 async def recover(
     svc: Service, *, targets: list[str] | None = None, secret: str | None = None
 ) -> list[RebuildReport]:

@@ -63,14 +63,6 @@ async def put_bytes(store: Store, key: str, data: bytes, *, keep_readable: bool 
         await asyncio.to_thread(path.unlink, missing_ok=True)
 
 
-async def publish_session_catalog(
-    db: Database, store: Store, prefix: str, session_id: str, key: Key | None
-) -> None:
-    doc = await catalog.session_catalog(db, session_id)
-    data = await asyncio.to_thread(catalog.encode, doc, key)
-    await put_bytes(store, f"{prefix}/{catalog.stored_name(key)}", data)
-
-
 async def _phases(db: Database) -> list[dict[str, Any]]:
     rows = await db.fetchall("SELECT name, status, created_at, closed_at FROM phases ORDER BY name")
     return [dict(r) for r in rows]

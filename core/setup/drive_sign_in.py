@@ -55,7 +55,11 @@ class DriveSignIns:
         """A sign-in for a target of this name is under way."""
         return any(f.target == name and not f.task.done() for f in self._flows.values())
 
-    async def start(self, target: TargetConfig, spec: DriveTargetSpec) -> SignInStarted:
+    async def start(
+        self, target: TargetConfig, spec: DriveTargetSpec, *, complete: Complete | None = None
+    ) -> SignInStarted:
+        """`complete`: what follows the browser for this flow (signing a saved target in
+        again keeps it rather than adding it)."""
         loop = asyncio.get_running_loop()
         url: asyncio.Future[str] = loop.create_future()
 
@@ -64,7 +68,7 @@ class DriveSignIns:
                 url.set_result(address)
 
         flow = _Flow(secrets.token_urlsafe(16), target.name,
-                     asyncio.create_task(self._run(target, spec, got_url),
+                     asyncio.create_task(self._run(target, spec, got_url, complete),
                                          name=f"drive-sign-in-{target.name}"))  # fmt: skip
         self._flows[flow.id] = flow
         try:
@@ -118,10 +122,11 @@ class DriveSignIns:
             await flow.task
 
     async def _run(self, target: TargetConfig, spec: DriveTargetSpec,
-                   on_url: Callable[[str], None]) -> DriveSignedIn:  # fmt: skip
+                   on_url: Callable[[str], None],
+                   complete: Complete | None) -> DriveSignedIn:  # fmt: skip
         try:
             await self._sign_in(target, spec, on_url)
-            return await self._complete(target, spec)
+            return await (complete or self._complete)(target, spec)
         except BaseException as exc:
             log.info("the Drive sign-in of %s did not finish: %s", target.name,
                      type(exc).__name__)  # fmt: skip

@@ -17,6 +17,7 @@ from core.config import (
     GOOGLE_API_ROOT,
     GOOGLE_AUTH_URI,
     GOOGLE_TOKEN_URI,
+    Phases,
     Retention,
     Schedule,
     TargetConfig,
@@ -38,6 +39,7 @@ class Settings(BaseModel):
     sources: list[str] = Field(description="agent history folders the user chose to watch")
     schedule: Schedule
     retention: Retention
+    phases: Phases = Field(default_factory=Phases)
     job_concurrency: int = Field(description="read at start: a change applies after a restart")
     pricing_file: str | None = None
     storage_prices_file: str | None = None
@@ -57,12 +59,17 @@ class RetentionPatch(_Strict):
     backup_phases: int | None = None
 
 
+class PhasesPatch(_Strict):
+    archive_on_close: Literal["ask", "always", "never"] | None = None
+
+
 class ConfigPatch(_Strict):
     """Only the fields given change; targets change through add/remove_target."""
 
     sources: list[str] | None = Field(None, description="replaces the list; existing folders")
     schedule: SchedulePatch | None = None
     retention: RetentionPatch | None = None
+    phases: PhasesPatch | None = None
     job_concurrency: int | None = None
 
 
@@ -70,6 +77,8 @@ class DetectedSource(BaseModel):
     format: str = Field(description="claude-code, roo or cline")
     path: str
     watched: bool = Field(description="already in the workspace's sources")
+    sessions: int | None = Field(None, description="sessions found in it; null: not counted")
+    files: int | None = Field(None, description="files an import would read")
 
 
 # targets ------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from core.config import Config
 from core.durable import fsync_dir
-from core.errors import BadInputError
+from core.errors import BadInputError, TierkeeperError
+from core.local.importers import default_formats
 from core.local.sources import detected_sources
 from core.setup.models import ConfigPatch, DetectedSource, Settings
 
@@ -29,6 +30,7 @@ def settings_of(config: Config, root: Path) -> Settings:
         sources=list(config.sources),
         schedule=config.schedule.model_copy(),
         retention=config.retention.model_copy(),
+        phases=config.phases.model_copy(),
         job_concurrency=config.job_concurrency,
         pricing_file=config.pricing_file,
         storage_prices_file=config.storage_prices_file,
@@ -99,5 +101,24 @@ def detect(config: Config, home: Path | None = None, env: Any = None) -> list[De
     """Agent history folders on this machine; blocking (it looks at the disk)."""
     watched = {str(Path(s).expanduser().resolve()) for s in config.sources}
     found = detected_sources(home, env)
-    return [DetectedSource(format=s.format, path=str(s.path),
-                           watched=str(s.path.resolve()) in watched) for s in found]  # fmt: skip
+    out = []
+    for s in found:
+        sessions, files = _count(s.format, s.path)
+        out.append(
+            DetectedSource(format=s.format, path=str(s.path), sessions=sessions, files=files,
+                           watched=str(s.path.resolve()) in watched)
+        )  # fmt: skip
+    return out
+
+
+def _count(fmt: str, path: Path) -> tuple[int | None, int | None]:
+    """What an import of the folder would read, by the format's own discovery (it names
+    files, reads none): so a user sees which folder holds their history before choosing."""
+    found = default_formats().get(fmt)
+    if found is None:
+        return None, None
+    try:
+        files, _ = found.discover(path)
+    except (OSError, TierkeeperError):
+        return None, None
+    return len({f.session.id for f in files}), len(files)

@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 from core.cache.store import CachingStore
 from core.errors import BadInputError, NotFoundError
 from core.local.db.database import Database
-from core.local.packed_export import pack_source
+from core.local.db.read_pool import ReadPool
+from core.local.packed_export import pack_source_with
 from core.packing import IntegrityError, Packed
 from core.packing.compress import decompress_file
 from core.packing.crypto import Key, WrongKeyError, decrypt_file, encrypt_file
@@ -33,7 +34,8 @@ from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
 from core.packing.tarball import pack_tree
 from core.recovery.apply import in_backup_only
-from core.recovery.publish import publish_session_catalog
+from core.recovery.catalog import stored_name as catalog_name
+from core.recovery.catalog_stream import CatalogReader
 from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, ResumeSlot, Store
 from core.remote.folder import FolderStore
 from core.tier2.encryption import KeyMissingError
@@ -239,11 +241,15 @@ async def backup_session(
     progress: Callable[[int], None] | None = None,
     snapshots: Sequence[Path] = (),
     key: Key | None = None,
+    reads: ReadPool | None = None,
 ) -> BackupResult:
     """`snapshots` (the session's `.json.zst` state files) go into one tarball,
     decompressed and compressed again with long-distance matching: successive
     snapshots of one session are near-duplicates, and a long window makes
-    each one after the first cost almost nothing."""
+    each one after the first cost almost nothing.
+
+    `reads` (the job's, kept across its sessions) reads the session's stored
+    bytes and rows in worker threads; without one, this call opens its own."""
     row = await db.fetchone("SELECT phase FROM sessions WHERE id = ?", (session_id,))
     if row is None:
         raise NotFoundError(f"No session {session_id!r}", hint="`tierkeeper sessions` lists them")
@@ -270,6 +276,9 @@ async def backup_session(
     # loop: on a busy disk a removal waits for the journal, and every session with it.
     folder = _folder_store(store)
     made: list[Path] = []
+    own_reads = ReadPool(db.path) if reads is None else None
+    pool = reads or own_reads
+    assert pool is not None
 
     async def new_dir(make: Callable[[], str | Path]) -> Path:
         made.append(Path(await asyncio.to_thread(make)))
@@ -281,7 +290,9 @@ async def backup_session(
         work = await new_dir(_local_dir) if folder is not None and private else outbox
         packs = work if key is not None else outbox
 
-        async def upload(name: str, stored: str, packed_path: Path, packed: Packed) -> ManifestFile:
+        async def upload(
+            name: str, stored: str, packed_path: Path, packed: Packed, *, counted: bool = True
+        ) -> ManifestFile:
             if key is not None:  # what leaves the machine is ciphertext; digests are of it
                 sealed = outbox / (packed_path.name + ENCRYPTED)
                 info_enc = await _writing(
@@ -292,19 +303,30 @@ async def backup_session(
                 packed = Packed(packed.raw_size, packed.raw_sha256, info_enc.size,
                                 info_enc.sha256, info_enc.md5, packed.members)  # fmt: skip
             entry = await put_checked(
-                store, prefix, name, stored, packed_path, packed, progress=progress,
-                slot_for=slot_for, hint="run the backup again; if it persists, check the target",
+                store, prefix, name, stored, packed_path, packed,
+                progress=progress if counted else None, slot_for=slot_for,
+                hint="run the backup again; if it persists, check the target",
             )  # fmt: skip
-            await asyncio.to_thread(packed_path.unlink)
+            if big:  # else the whole folder goes at the end, in one call
+                await asyncio.to_thread(packed_path.unlink)
             return entry
 
         async def source_file(source: _Source, stored: str) -> ManifestFile:
             async with files_at_once:
                 packed_path = packs / stored
-                packed = await _writing(
-                    folder, pack_source(db, source.id, packed_path, kind=source.kind), packed_path
+                packing = asyncio.to_thread(
+                    pack_source_with, pool, source.id, source.kind, packed_path
                 )
+                packed = await _writing(folder, packing, packed_path)
                 return await upload(Path(source.path).name, stored, packed_path, packed)
+
+        async def catalog_file() -> None:
+            """Not in the manifest: it describes the session, and lists no data."""
+            async with files_at_once:
+                path = packs / catalog_name(None)
+                packing = asyncio.to_thread(CatalogReader(pool).write, session_id, path)
+                packed = await _writing(folder, packing, path)
+                await upload(path.name, path.name, path, packed, counted=False)
 
         async def snapshot_tarball() -> ManifestFile:
             async with files_at_once:
@@ -327,10 +349,10 @@ async def backup_session(
         if snapshots and not keep_old_tar:
             work_items.append(snapshot_tarball())
         if not big:
-            work_items.append(publish_session_catalog(db, store, prefix, session_id, key))
+            work_items.append(catalog_file())
         entries = [e for e in await _together(work_items) if e is not None]
         if big:
-            await publish_session_catalog(db, store, prefix, session_id, key)
+            await catalog_file()
         if keep_old_tar and old_tar is not None:
             entries.append(old_tar)
         manifest = Manifest(
@@ -352,6 +374,8 @@ async def backup_session(
             ),
         )
     finally:
+        if own_reads is not None:
+            own_reads.close()
         for path in made:
             await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
     # read the manifest back: what a restore will see. Past the cache: a copy of what we

@@ -24,6 +24,7 @@ from core.errors import BadInputError, JobMustWait
 from core.events import EventBus
 from core.jobs import JobContext
 from core.local.db.database import Database
+from core.local.db.read_pool import ReadPool
 from core.local.snapshots import SnapshotStore
 from core.metrics.registry import Metrics
 from core.packing import IntegrityError
@@ -92,6 +93,7 @@ async def run_backup(
                 progress=on_bytes,
                 snapshots=await asyncio.to_thread(_snapshots, workspace.state, sid),
                 key=key,
+                reads=reads,
             )
         except (BadInputError, IntegrityError) as exc:
             failure = f"{sid}: {exc}"
@@ -110,7 +112,7 @@ async def run_backup(
             return True
 
         count = len(state.data.get("done_ids", [])) + 1
-        await state.update(change, steps_done=count)
+        await state.update(change, soon=True, steps_done=count)
         ctx.progress(items_done=len(state.data["done_ids"]), items_total=len(sessions))
 
     async def worker() -> None:
@@ -122,6 +124,7 @@ async def run_backup(
     ctx.pauses_at_checkpoints = True
 
     key: Key | None = None
+    reads = ReadPool(db.path)
     try:
         if todo:
             key = await asyncio.to_thread(target_key, target, scope)
@@ -137,6 +140,8 @@ async def run_backup(
     except BaseExceptionGroup as group:
         raise _one_error(group, target.name) from None
     finally:
+        await state.flush()  # before the job ends, parks or pauses: done stays done
+        reads.close()
         if store is not None:
             await store.close()
     bus.publish("backups.changed", {"target": target.name})

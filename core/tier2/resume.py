@@ -23,17 +23,57 @@ from core.jobs import JobContext
 UPLOADS = "uploads"
 
 
+LATER = 0.25
+"""Seconds a `soon` change may wait before it is committed."""
+
+
 class SharedCheckpoint:
     def __init__(self, ctx: JobContext) -> None:
         self._ctx = ctx
         self.data: dict[str, Any] = dict(ctx.checkpoint or {})
         self._lock = asyncio.Lock()
+        self._unsaved: dict[str, int] | None = None
+        """Counters of changes made with `soon` and not committed yet."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
 
-    async def update(self, change: Callable[[dict[str, Any]], bool], **counters: int) -> None:
-        """Applies `change` (which says whether it changed anything) and commits."""
+    async def update(
+        self, change: Callable[[dict[str, Any]], bool], *, soon: bool = False, **counters: int
+    ) -> None:
+        """Applies `change` (which says whether it changed anything) and commits.
+
+        `soon` lets the commit wait a moment and share a write with the changes after
+        it: for a mark whose loss costs little (a session redone after a crash finds
+        its backup unchanged and skips it). `flush` commits what waits."""
         async with self._lock:
-            if change(self.data):
-                await self._ctx.save_checkpoint(dict(self.data), **counters)
+            if not change(self.data):
+                return
+            if soon:
+                self._unsaved = {**(self._unsaved or {}), **counters}
+                if self._timer is None:
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_later(LATER, self._flush_later)
+                return
+            await self._save({**(self._unsaved or {}), **counters})
+
+    async def flush(self) -> None:
+        """Commits the changes still waiting (the job's end, a pause, a failure)."""
+        async with self._lock:
+            if self._unsaved is not None:
+                await self._save(self._unsaved)
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self.flush())
+        self._flushing.add(task)  # held: the loop keeps only weak references to tasks
+        task.add_done_callback(self._flushing.discard)
+
+    async def _save(self, counters: dict[str, int]) -> None:
+        self._unsaved = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self._ctx.save_checkpoint(dict(self.data), **counters)
 
     def slot(self, key: str, sha256: str) -> CheckpointSlot:
         return CheckpointSlot(self, key, sha256)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.models import JobState
 from core.service import Service
+from tests.benchmarks.backup_ratio import measure as measure_ratios
 from tests.benchmarks.claude_gen import ensure_big_session, ensure_projects
 from tests.benchmarks.measure import Result, Row, dir_size, log, mb, scratch_parent, short_time
 
@@ -110,6 +111,8 @@ def run(quick: bool) -> Result:
         big_mb = 8 if quick else 400
         log(f"backup: one {big_mb} MB session, backed up by the CLI in a process of its own")
         big_rss, big_raw = _big_session_rss(root, ensure_big_session(big_mb))
+        log("backup: bytes stored on sessions with snapshots, and on the shared fixtures")
+        ratios = measure_ratios(root, quick)
     raw = ours["raw"]
     our_rate = raw / ours["backup_s"]
     floor_rate = raw / floor["pack_s"]
@@ -123,13 +126,14 @@ def run(quick: bool) -> Result:
             f"{floor_rate / 1e6:.1f} MB/s",
             f"{our_rate / floor_rate:.2f}×",
         ),
+        *_ratio_rows(ratios),
         Row(
-            "Backup: bytes stored ÷ raw",
+            "Backup: bytes stored ÷ raw, synthetic transcripts (above)",
             f"{ours['stored'] / raw:.3f}",
-            "≤ 0.10",
-            ours["stored"] / raw <= 0.10,
-            f"{floor['size'] / raw:.3f} (tar \\| zstd -3)",
             "—",
+            None,
+            f"{floor['size'] / raw:.3f} (tar \\| zstd -3)",
+            f"{ours['stored'] / floor['size']:.2f}×",
         ),
         Row(
             f"Backup of one {mb(big_raw)} session: peak RSS of the process",
@@ -159,9 +163,51 @@ def run(quick: bool) -> Result:
     )
     res.details = [
         f"Backup {short_time(ours['backup_s'])}; floor {short_time(floor['pack_s'])}. "
-        f"Stored {mb(ours['stored'])} (per-file frames, no cross-file matching yet) against "
-        f"{mb(floor['size'])} for one tar stream. The 0.10 goal of the original plan assumes "
-        "near-duplicate snapshots and long-distance matching across a session's files, which "
-        "this first slice does not pack together yet.",
+        f"Stored {mb(ours['stored'])} against {mb(floor['size'])} for one tar stream: a "
+        "transcript is stored as the zstd frames the DB already holds (one per import batch, "
+        "so nothing is compressed twice), plus per session a manifest and a recovery catalog.",
+        *_ratio_details(ratios),
     ]
     return res
+
+
+def _ratio_rows(ratios: dict[str, dict[str, float]]) -> list[Row]:
+    labels = {"snapshots": "sessions with near-duplicate snapshots",
+              "fixtures": "../shared/fixtures"}  # fmt: skip
+    rows = []
+    for name, r in ratios.items():
+        rows.append(
+            Row(
+                f"Backup: bytes stored ÷ raw, {labels[name]}",
+                f"{r['stored'] / r['raw']:.3f}",
+                "≤ 0.10",
+                r["stored"] / r["raw"] <= 0.10,
+                f"{r['tar3'] / r['raw']:.3f} (tar \\| zstd -3); "
+                f"{r['best'] / r['raw']:.3f} (zstd -19 --long)",
+                f"{r['stored'] / r['tar3']:.2f}× tar \\| zstd -3",
+            )
+        )
+    return rows
+
+
+def _ratio_details(ratios: dict[str, dict[str, float]]) -> list[str]:
+    out = []
+    snap = ratios.get("snapshots")
+    if snap is not None:
+        out.append(
+            f"Snapshot sessions: {int(snap['sessions'])} sessions made through the product "
+            f"(start, a 2 MB agent state saved {int(snap['saves'])} times with ~5 % changed "
+            f"each time, 20 activity events per save, end with a handoff note): "
+            f"{mb(snap['raw'])} raw, {mb(snap['stored'])} stored (snapshots in one tarball per "
+            "session, zstd with long-distance matching, so each save after the first costs "
+            "little)."
+        )
+    fx = ratios.get("fixtures")
+    if fx is not None:
+        out.append(
+            f"Fixtures: {mb(fx['raw'])} of real transcripts, {mb(fx['stored'])} stored. No "
+            f"compressor gets near 0.10 here: the best single zstd stream is "
+            f"{fx['best'] / fx['raw']:.3f} of raw, because one file is mostly a base64 image "
+            "and the rest are short, distinct conversations with no repeated state to cut."
+        )
+    return out

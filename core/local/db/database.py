@@ -3,6 +3,10 @@
 One aiosqlite connection per service, in autocommit mode with explicit
 transactions: a write lock serialises transactions so two coroutines never
 interleave statements inside each other's BEGIN…COMMIT.
+
+A statement makes one trip to the connection's thread, its fetch and cursor
+close included (aiosqlite's cursor API makes three): with several jobs and
+the window all asking small questions, the trips, not SQLite, were the cost.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -23,6 +27,7 @@ from core.local.db.schema import LATEST, MIGRATIONS
 
 Row = sqlite3.Row
 Params = Sequence[Any] | dict[str, Any]
+_T = TypeVar("_T")
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -148,8 +153,7 @@ class Database:
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         start = time.perf_counter()
         try:
-            async with self._conn.execute(sql, params) as cur:
-                rows = list(await cur.fetchall())
+            rows = await _on_thread(self._conn, _fetch_all, sql, params)
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
         if self.on_query is not None:
@@ -159,8 +163,7 @@ class Database:
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         start = time.perf_counter()
         try:
-            async with self._conn.execute(sql, params) as cur:
-                row: Row | None = await cur.fetchone()
+            row = await _on_thread(self._conn, _fetch_one, sql, params)
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
         if self.on_query is not None:
@@ -186,27 +189,55 @@ class Transaction:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         self.statements.append(sql)
-        async with self._conn.execute(sql, params) as cur:
-            return int(cur.lastrowid or 0)
+        return await _on_thread(self._conn, _write, sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         self.statements.append(sql)
         await self._conn.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return await _on_thread(self._conn, _fetch_all, sql, params)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            row: Row | None = await cur.fetchone()
-            return row
+        return await _on_thread(self._conn, _fetch_one, sql, params)
 
     async def executescript_in_tx(self, script: str) -> None:
         """Runs a multi-statement script without the implicit COMMIT of executescript."""
         for statement in _split_sql(script):
             self.statements.append(statement)
             await self._conn.execute(statement)
+
+
+async def _on_thread(
+    conn: aiosqlite.Connection, fn: Callable[..., _T], sql: str, params: Params
+) -> _T:
+    """`fn(raw connection, sql, params)` on the connection's own thread, in one trip."""
+    return await conn._execute(fn, conn._conn, sql, params)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def _fetch_all(raw: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
+    cur = raw.execute(sql, params)
+    try:
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _fetch_one(raw: sqlite3.Connection, sql: str, params: Params) -> Row | None:
+    cur = raw.execute(sql, params)
+    try:
+        row: Row | None = cur.fetchone()
+        return row
+    finally:
+        cur.close()
+
+
+def _write(raw: sqlite3.Connection, sql: str, params: Params) -> int:
+    cur = raw.execute(sql, params)
+    try:
+        return int(cur.lastrowid or 0)
+    finally:
+        cur.close()
 
 
 def _split_sql(script: str) -> list[str]:
