@@ -10,6 +10,7 @@ the workspace.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +30,8 @@ from core.models import (
     ArchivePlan,
     BackupContents,
     BackupInfo,
+    CatalogDriftReport,
+    CatalogRepairResult,
     Event,
     ExportedCopy,
     ImportReport,
@@ -177,6 +180,15 @@ class Client(Protocol):
         code, checked now (a wrong one raises here) and never stored with the job.
         `restore`: then bring the sessions' files back into the workspace (all, or those
         named) and re-import them."""
+        ...
+
+    async def catalog_drift(self, target: str | None = None) -> list[CatalogDriftReport]:
+        """Each target's records (index, manifests) against the local DB; changes nothing."""
+        ...
+
+    async def catalog_repair(self, target: str | None = None) -> CatalogRepairResult:
+        """Brings the local DB in line with the targets (adds what they hold, marks what
+        they lost); nothing on a target is written or deleted."""
         ...
 
     async def metrics(self) -> MetricsSnapshot: ...
@@ -459,6 +471,15 @@ class InProcessClient:
             secret=secret.get_secret_value() if secret is not None else None,
             restore=restore, sessions=list(sessions) if sessions is not None else None,
         )  # fmt: skip
+
+    async def catalog_drift(self, target: str | None = None) -> list[CatalogDriftReport]:
+        return [
+            CatalogDriftReport(**asdict(d), clean=d.clean)
+            for d in await self._service.catalog_drift(target)
+        ]
+
+    async def catalog_repair(self, target: str | None = None) -> CatalogRepairResult:
+        return CatalogRepairResult(**await self._service.catalog_repair(target))
 
     async def metrics(self) -> MetricsSnapshot:
         return await self._service.recorder.live()

@@ -215,6 +215,28 @@ class PhaseHeld(BaseModel):
     sessions: int = 0
 
 
+class CatalogDriftReport(BaseModel):
+    """One target's records compared with the local DB (`verify --catalog`): nothing
+    is changed by asking."""
+
+    target: str
+    missing_remotely: list[str] = Field(default_factory=list)
+    """Sessions (or archived phases) the DB says are there, that the target lacks."""
+    unknown_locally: list[str] = Field(default_factory=list)
+    """What the target holds that the DB does not know."""
+    differs: list[str] = Field(default_factory=list)
+    """A manifest on the target other than the one the DB recorded."""
+    clean: bool
+
+
+class CatalogRepairResult(BaseModel):
+    """What `catalog repair` changed in the local DB (never anything on a target)."""
+
+    added: int
+    marked_missing: int
+    problems: list[str] = Field(default_factory=list)
+
+
 class BackupContents(BaseModel):
     """What a target holds, read from its listing and index (no data): what a rebuild
     would bring, shown before it runs."""

@@ -946,6 +946,9 @@ class Service:
         names = [t.name for t in chosen]
         params = {"targets": names, "restore": restore, "sessions": sessions}
         title = f"Rebuild the catalog from {', '.join(names)}"
+        if restore and sessions:  # the window's "Bring back": the rebuild is the lesser part
+            count = f"{len(sessions)} session" + ("s" if len(sessions) != 1 else "")
+            title = f"Bring back {count} from {', '.join(names)}"
         resource = resource_of(names[0]) if len(names) == 1 else None
         return await self.jobs.submit(KIND, params, title=title, resource=resource)
 
@@ -966,10 +969,12 @@ class Service:
 
     async def _review_job(self, ctx: JobContext) -> dict[str, Any]:
         from core.review.job import review_job
+        from core.review.reupload import reupload_review
 
         result = await review_job(ctx, self.db, self.workspace, self.prices, self.metrics)
         self.bus.publish("review.changed", {"phase": result["phase"]})
-        return result
+        upload = await reupload_review(self, ctx, result["phase"])  # a closed phase's, again
+        return result if upload is None else {**result, "upload": upload}
 
     async def review(self, phase: str) -> PhaseReviewDoc:
         """The written review (report, HTML, chart names, metadata) as a page shows it."""

@@ -25,6 +25,7 @@ from gui.main_window import PAGES, MainWindow
 from gui.qt_loop import close_loop, new_loop
 from gui.resources import app_icon
 from gui.setup_wizard import PAGE_NAMES, SetupWizard
+from gui.theme import SCHEMES, apply_scheme
 
 APP_NAME = "Tierkeeper"
 DIALOGS = ("restore", "wizard")
@@ -57,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --dialog wizard --wizard-page restore: open this backup folder on the page",
     )
     parser.add_argument(
+        "--color-scheme",
+        choices=SCHEMES,
+        default="system",
+        help="light or dark colours where the desktop does not choose (default: the system's)",
+    )
+    parser.add_argument(
         "--time-to-window",
         action="store_true",
         help="print the seconds from process start to the window's first paint, then quit",
@@ -83,6 +90,7 @@ def main(argv: list[str] | None = None, workspace: str | None = None) -> int:
     if not isinstance(app, QApplication):
         app = QApplication([sys.argv[0] if sys.argv else APP_NAME, *qt_args])
     configure_app(app)
+    apply_scheme(app, args.color_scheme)
     app.setQuitOnLastWindowClosed(False)  # the coroutine below decides when to stop
     loop = new_loop(app)
     try:

@@ -148,6 +148,11 @@ def render_conversation(
 ) -> str:
     """The whole session; the message `focus` (a search hit) is tinted."""
     body = "".join(_message(m, expanded, colors, focus) for m in detail.messages)
-    if not detail.messages:
+    if not detail.messages and detail.session.in_backup_only:
+        body = (
+            f"<p style='color:{colors.muted}'>This session is in a backup only: its messages "
+            "are not on this computer. <b>Bring back</b> fetches them from the backup.</p>"
+        )
+    elif not detail.messages:
         body = f"<p style='color:{colors.muted}'>This session has no stored messages.</p>"
     return f"<div style='color:{colors.text}'>{_header(detail, colors)}{body}</div>"

@@ -14,15 +14,7 @@ import html
 
 from pydantic import SecretStr
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core.client import BackupContents, Client, JobInfo
 from core.errors import TierkeeperError
@@ -30,6 +22,7 @@ from core.models import JobState
 from gui.event_pump import EventPump
 from gui.format import human_ago, plural
 from gui.job_progress import JobProgress
+from gui.passphrase_row import PassphraseRow
 from gui.tasks import TaskRunner
 from gui.wizard_common import Message
 
@@ -68,7 +61,7 @@ def result_text(job: JobInfo) -> str:
     added = int(result.get("sessions_added") or 0)
     text = (
         f"{plural(added, 'session')} added. They list as “in backup only” until restored "
-        "(Sessions → Restore…); their totals and tool statistics show now."
+        "(Sessions → Bring back); their totals and tool statistics show now."
     )
     problems = list(result.get("problems") or [])
     if problems:
@@ -100,15 +93,9 @@ class RecoverPanel(QWidget):
         self.contents_label.setWordWrap(True)
         self.contents_label.setTextFormat(Qt.TextFormat.RichText)
         self.contents_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.passphrase_row = QWidget(self)
-        self.passphrase = QLineEdit(self.passphrase_row)
-        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
-        self.passphrase.setPlaceholderText("passphrase or recovery code")
+        self.passphrase_row = PassphraseRow(self)
+        self.passphrase = self.passphrase_row.edit
         self.passphrase.textChanged.connect(lambda _t: self._update())
-        form = QFormLayout(self.passphrase_row)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Passphrase:", self.passphrase)
-        self.passphrase_row.hide()
         self.rebuild_button = QPushButton("Rebuild the catalog from this backup", self)
         self.rebuild_button.setToolTip(
             "Reads the backups' manifests and catalogs (no session data), adds what they "

@@ -1,4 +1,5 @@
-"""Sessions: the sortable, filterable list, one session's conversation, Import and Restore….
+"""Sessions: the sortable, filterable list, one session's conversation, Import, Restore…
+and Bring back (for sessions a rebuild left "in backup only").
 
 Every client call runs as a task (the page never blocks); the import is a job
 whose progress arrives as events and whose end is awaited with `wait_job`, so
@@ -13,6 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
+    QModelIndex,
+    QPoint,
     Qt,
     QUrl,
     Signal,
@@ -23,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -35,6 +39,7 @@ from PySide6.QtWidgets import (
 from core.client import BackupInfo, Client, Event, JobInfo, SessionDetail, SessionSummary
 from core.errors import TierkeeperError
 from core.models import JobState
+from gui.bring_back import BringBackPanel
 from gui.conversation import TOGGLE, Colors, message_anchor, render_conversation
 from gui.empty_state import EmptyState
 from gui.event_pump import EventPump
@@ -112,7 +117,11 @@ class SessionsPage(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # several at once: "Bring back" takes every in-backup-only session selected
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._show_context_menu)
+        self.context_menu: QMenu | None = None
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.setShowGrid(False)
@@ -142,14 +151,25 @@ class SessionsPage(QWidget):
         self.actions_bar = QWidget(self)
         actions = QHBoxLayout(self.actions_bar)
         actions.setContentsMargins(0, 6, 0, 2)
+        self.bring_back_button = QPushButton("Bring back", self)
+        self.bring_back_button.setToolTip(
+            "Fetch the session's files from its backup, check them and import them again: "
+            "its conversation is then readable and searchable here"
+        )
+        self.bring_back_button.clicked.connect(self.start_bring_back)
+        self.bring_back_button.hide()
         actions.addWidget(self.backup_label, 1)
+        actions.addWidget(self.bring_back_button)
         actions.addWidget(self.restore_button)
         self._show_backups(None)
+        self.bring_back = BringBackPanel(client, runner, pump, self)
+        self.bring_back.finished.connect(lambda _job: self._runner.spawn(self._brought_back()))
         details_pane = QWidget(self)
         pane = QVBoxLayout(details_pane)
         pane.setContentsMargins(0, 0, 0, 0)
         pane.setSpacing(4)
         pane.addWidget(self.actions_bar)
+        pane.addWidget(self.bring_back)
         pane.addWidget(self.details, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -250,8 +270,45 @@ class SessionsPage(QWidget):
         return self.stack.currentWidget() is self.empty
 
     def current_session_id(self) -> str | None:
-        rows = self.table.selectionModel().selectedRows()
+        """The session the details pane shows: the current row when it is selected."""
+        current = self.table.currentIndex()
+        selection = self.table.selectionModel()
+        if current.isValid() and selection.isRowSelected(current.row(), QModelIndex()):
+            return str(current.data(ID_ROLE))
+        rows = selection.selectedRows()
         return str(rows[0].data(ID_ROLE)) if rows else None
+
+    def selected_session_ids(self) -> list[str]:
+        """Every selected session, top to bottom as the table shows them."""
+        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda i: i.row())
+        return [str(i.data(ID_ROLE)) for i in rows]
+
+    def selected_in_backup_only(self) -> list[str]:
+        out = []
+        for sid in self.selected_session_ids():
+            row = self.model.row_of(sid)
+            if row >= 0 and self.model.session_at(row).in_backup_only:
+                out.append(sid)
+        return out
+
+    def select_sessions(self, session_ids: list[str]) -> None:
+        """Select these rows (as ctrl-clicks would), the first one current."""
+        selection = self.table.selectionModel()
+        selection.clearSelection()
+        first = True
+        for sid in session_ids:
+            row = self.model.row_of(sid)
+            index = self.proxy.mapFromSource(self.model.index(row, 0)) if row >= 0 else None
+            if index is None or not index.isValid():
+                continue
+            flags = (
+                QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+            )
+            if first:
+                selection.setCurrentIndex(index, flags)
+                first = False
+            else:
+                selection.select(index, flags)
 
     def _select(self, session_id: str) -> bool:
         row = self.model.row_of(session_id)
@@ -271,6 +328,7 @@ class SessionsPage(QWidget):
 
     # details ----------------------------------------------------------------
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._update_bring_back()
         session_id = self.current_session_id()
         if session_id is None:
             return
@@ -354,6 +412,70 @@ class SessionsPage(QWidget):
             text = "✗ " + text + f" · verify failed: {newest.verify_error or 'see History'}"
         self.backup_label.setText(text)
         self.restore_button.setToolTip("Restore this session's files from its latest backup")
+
+    # bring back -----------------------------------------------------------------------------
+    def _update_bring_back(self) -> None:
+        waiting = self.selected_in_backup_only()
+        button = self.bring_back_button
+        button.setVisible(bool(waiting))
+        button.setText("Bring back" if len(waiting) < 2 else f"Bring back {len(waiting)}")
+        button.setEnabled(bool(waiting) and not self.bring_back.busy())
+
+    def start_bring_back(self) -> None:
+        if self.selected_in_backup_only() and not self.bring_back.busy():
+            self._runner.spawn(self.bring_back_selected())
+
+    async def bring_back_selected(self) -> JobInfo | None:
+        """The selected in-backup-only sessions into the workspace, from the targets
+        their backups are on."""
+        waiting = self.selected_in_backup_only()
+        if not waiting:
+            return None
+        self.bring_back_button.setEnabled(False)
+        try:
+            found = await asyncio.gather(*(self._client.backups(session_id=s) for s in waiting))
+            targets = sorted({b.target for backups in found for b in backups})
+            return await self.bring_back.bring_back(waiting, targets)
+        finally:
+            self._update_bring_back()
+
+    async def _brought_back(self) -> None:
+        """The list greys no more, and the shown conversation is read again: its
+        messages are local now."""
+        self._detail = None  # else the re-selection below keeps the old, empty one
+        await self.refresh()
+        self._update_bring_back()
+        session_id = self.current_session_id()
+        task = self._detail_task
+        if session_id is not None and self._detail is None and (task is None or task.done()):
+            self._detail_generation += 1
+            self._detail_task = self._runner.spawn(
+                self._load_details(session_id, self._detail_generation)
+            )
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        menu = self.make_context_menu()
+        if menu is not None:
+            menu.popup(self.table.viewport().mapToGlobal(pos))  # not exec(): see the import
+
+    def make_context_menu(self) -> QMenu | None:
+        """The actions on the selected rows (None: nothing selected)."""
+        if not self.selected_session_ids():
+            return None
+        old = self.context_menu
+        if old is not None:
+            old.deleteLater()
+        menu = QMenu(self)
+        waiting = self.selected_in_backup_only()
+        label = "Bring back" if len(waiting) < 2 else f"Bring back {len(waiting)} sessions"
+        bring = menu.addAction(label)
+        bring.setEnabled(bool(waiting) and not self.bring_back.busy())
+        bring.triggered.connect(self.start_bring_back)
+        restore = menu.addAction("Restore…")
+        restore.setEnabled(len(self.selected_session_ids()) == 1 and bool(self._backups))
+        restore.triggered.connect(self.open_restore)
+        self.context_menu = menu
+        return menu
 
     def backup_text(self) -> str:
         return self.backup_label.text() if self.actions_bar.isVisibleTo(self) else ""

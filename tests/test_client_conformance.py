@@ -650,3 +650,26 @@ async def test_an_encrypted_backup_needs_its_passphrase_before_the_job(
 
 async def test_a_rebuild_needs_a_target(t: Setup) -> None:
     await same_error(t.svc.start_recover(), t.client.start_recover())
+
+
+async def test_catalog_drift_is_reported_and_repair_mends_only_the_local_side(t: Setup) -> None:
+    c = t.client
+    await imported(t)
+    disk = t.tmp / "disk"
+    await t.svc.add_folder_target("usb", str(disk))
+    done = await asyncio.wait_for(c.wait_job((await c.start_backup([], "usb")).id), 20)
+    assert done.state == JobState.DONE, done.error
+    (clean,) = await c.catalog_drift("usb")
+    assert clean.target == "usb" and clean.clean and clean.missing_remotely == []
+    await same_error(t.svc.catalog_drift("nope"), c.catalog_drift("nope"))
+
+    (held,) = [p for p in disk.rglob("session_edge_cases") if p.is_dir()]
+    for f in held.iterdir():  # the disk lost the session's backup
+        f.unlink()
+    remote = sorted(p for p in disk.rglob("*") if p.is_file())
+    (drift,) = await c.catalog_drift()
+    assert not drift.clean and drift.missing_remotely[0].startswith("session edge_cases")
+    repaired = await c.catalog_repair("usb")
+    assert repaired.marked_missing == 1 and repaired.added == 0
+    assert all(d.clean for d in await c.catalog_drift())
+    assert sorted(p for p in disk.rglob("*") if p.is_file()) == remote  # nothing written there

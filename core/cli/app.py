@@ -275,8 +275,12 @@ def show(
 def export(
     session_id: Annotated[str, typer.Argument(metavar="SESSION")],
     original: Annotated[
-        bool, typer.Option("--original", help="The source file(s) byte for byte.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--original/--no-original",
+            help="The source file(s) byte for byte (the only kind of export so far).",
+        ),
+    ] = True,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File or folder.")] = None,
     file: Annotated[str | None, typer.Option(help="Only this file of the session.")] = None,
     workspace: WorkspaceOpt = None,
@@ -284,7 +288,8 @@ def export(
 ) -> None:
     """Export a session's original files, byte for byte."""
     if not original:
-        raise typer.BadParameter("only --original exports exist so far", param_hint="--original")
+        raise typer.BadParameter("only exports of the original files exist so far",
+                                 param_hint="--no-original")  # fmt: skip
 
     async def go() -> None:
         async with client_for(workspace, write=False) as client:
@@ -867,11 +872,22 @@ def restore(
 
 # gui ----------------------------------------------------------------------------
 @app.command()
-def gui(workspace: WorkspaceOpt = None) -> None:
+def gui(
+    workspace: WorkspaceOpt = None,
+    color_scheme: Annotated[
+        str,
+        typer.Option(
+            "--color-scheme",
+            help="system, light or dark: colours where the desktop does not choose them.",
+        ),
+    ] = "system",
+) -> None:
     """Open the desktop window (a separate process: the core never loads Qt)."""
     import subprocess
 
-    argv = [sys.executable, "-m", "gui"]
+    if color_scheme not in ("system", "light", "dark"):
+        raise typer.BadParameter("system, light or dark", param_hint="--color-scheme")
+    argv = [sys.executable, "-m", "gui", "--color-scheme", color_scheme]
     if workspace is not None:
         argv += ["--workspace", str(workspace)]
     raise typer.Exit(subprocess.call(argv))

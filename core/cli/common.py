@@ -8,9 +8,9 @@ stdout or files (`export` to a pipe, `restore`, `verify`) say so in `through_dae
 Paths a command passes on are made absolute first (`through_daemon.absolute`): the
 daemon runs in another folder, as the same user.
 
-`open_service` is what `client_for` opens without a daemon. A command calling it
-directly (only the disaster-recovery ones, which may run before any daemon could) fails
-on the workspace lock under a daemon, and the error then says to stop the daemon.
+`open_service` is what `client_for` opens without a daemon; no command calls it directly
+any more. Should one need to again, it fails on the workspace lock under a daemon, and the
+error then says to stop the daemon.
 """
 
 from __future__ import annotations

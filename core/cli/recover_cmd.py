@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import asdict
 from types import SimpleNamespace
 from typing import Annotated, Any
 
@@ -17,7 +16,6 @@ from core.cli.common import (
     WorkspaceOpt,
     client_for,
     daemon_client,
-    open_service,
 )
 from core.cli.output import emit_json, err, human_bytes
 from core.cli.progress import follow_job
@@ -125,10 +123,10 @@ def verify_catalog(target: str | None, workspace: Any, json: bool) -> None:
     """`verify --catalog`: drift both ways, nothing changed."""
 
     async def go() -> None:
-        async with await open_service(workspace, write=False) as svc:
-            drifts = await svc.catalog_drift(target)
+        async with client_for(workspace, write=False) as client:
+            drifts = await client.catalog_drift(target)
         if json:
-            emit_json([{**asdict(d), "clean": d.clean} for d in drifts])
+            emit_json([d.model_dump(mode="json") for d in drifts])
         for d in drifts:
             if json:
                 break
@@ -163,14 +161,14 @@ def catalog_repair(
                 "catalog repair changes the local DB",
                 hint="see `tierkeeper verify --catalog` first, then run again with --yes",
             )
-        async with await open_service(workspace, write=True) as svc:
-            result = await svc.catalog_repair(target)
+        async with client_for(workspace, write=True) as client:
+            result = await client.catalog_repair(target)
         if json:
-            emit_json(result)
+            emit_json(result.model_dump(mode="json"))
         else:
-            err.print(f"{result['added']} sessions added, {result['marked_missing']} backups "
+            err.print(f"{result.added} sessions added, {result.marked_missing} backups "
                       "marked missing", highlight=False)  # fmt: skip
-            for p in result["problems"]:
+            for p in result.problems:
                 err.print(f"  [yellow]![/] {p}", highlight=False)
 
     run_async(go)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from core.daemon.registry import SERVICE, Call, Registry, Route
 from core.daemon.requests import (
     BackupRequest,
     BackupsParams,
+    CatalogRepairRequest,
     ChartParams,
     ContentsParams,
     EventsParams,
@@ -62,6 +64,8 @@ from core.models import (
     ArchivePlan,
     BackupContents,
     BackupInfo,
+    CatalogDriftReport,
+    CatalogRepairResult,
     Event,
     ExportedCopy,
     JobInfo,
@@ -253,6 +257,22 @@ async def start_recover(call: Call) -> JobInfo:
     secret = b.secret.get_secret_value() if b.secret is not None else None
     return await call.svc.start_recover(b.targets, secret=secret, restore=b.restore,
                                         sessions=b.sessions)  # fmt: skip
+
+
+@api.route("GET", "/catalog-drift", summary="Each target's records against the local DB "
+           "(`verify --catalog`); nothing is changed", response=CatalogDriftReport,
+           many=True, params=ContentsParams)  # fmt: skip
+async def catalog_drift(call: Call) -> list[CatalogDriftReport]:
+    drifts = await call.svc.catalog_drift(call.param(ContentsParams).target)
+    return [CatalogDriftReport(**asdict(d), clean=d.clean) for d in drifts]
+
+
+@api.route("POST", "/catalog-repairs", summary="Bring the local DB in line with the targets; "
+           "nothing on a target changes", response=CatalogRepairResult,
+           body=CatalogRepairRequest)  # fmt: skip
+async def catalog_repair(call: Call) -> CatalogRepairResult:
+    result = await call.svc.catalog_repair(call.payload(CatalogRepairRequest).target)
+    return CatalogRepairResult(**result)
 
 
 @api.route("GET", "/metrics", summary="Live metrics: latency per operation and tier, "

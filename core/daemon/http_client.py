@@ -35,6 +35,7 @@ from core.daemon.command_requests import (
 from core.daemon.errors import DaemonUnavailableError, error_from_body
 from core.daemon.requests import (
     BackupRequest,
+    CatalogRepairRequest,
     ImportRequest,
     PhaseCloseRequest,
     RecoverRequest,
@@ -51,6 +52,8 @@ from core.models import (
     ArchivePlan,
     BackupContents,
     BackupInfo,
+    CatalogDriftReport,
+    CatalogRepairResult,
     Event,
     ExportedCopy,
     JobInfo,
@@ -254,6 +257,15 @@ class HttpClient:
         )  # fmt: skip
         data = await self._call("POST", "/recoveries", content=_revealed(body))
         return JobInfo.model_validate(data)
+
+    async def catalog_drift(self, target: str | None = None) -> list[CatalogDriftReport]:
+        data = await self._call("GET", "/catalog-drift", params={"target": target})
+        return _many(CatalogDriftReport, data)
+
+    async def catalog_repair(self, target: str | None = None) -> CatalogRepairResult:
+        body = CatalogRepairRequest.model_construct(target=target)
+        data = await self._call("POST", "/catalog-repairs", body=body)
+        return CatalogRepairResult.model_validate(data)
 
     async def phases(self) -> list[PhaseSummary]:
         return _many(PhaseSummary, await self._call("GET", "/phases"))

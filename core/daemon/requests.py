@@ -64,6 +64,10 @@ class ContentsParams(_Strict):
     target: str | None = Field(None, description="null: the only target")
 
 
+class CatalogRepairRequest(_Strict):
+    target: str | None = Field(None, description="null: every target")
+
+
 class SessionsParams(_Strict):
     phase: str | None = None
 

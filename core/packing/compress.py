@@ -31,6 +31,7 @@ from core.packing import IntegrityError, Packed, Unpacked
 
 __all__ = [
     "CHUNK",
+    "CheckedReader",
     "HashingWriter",
     "atomic_output",
     "check_zstd_complete",
@@ -180,7 +181,7 @@ def decompress_file(src: Path, dst: Path, *, expect_sha256: str | None = None) -
     return result
 
 
-class _CheckedReader:
+class CheckedReader:
     """A zstd stream reader whose decoding errors name the file and are IntegrityErrors."""
 
     def __init__(self, inner: zstandard.ZstdDecompressionReader, name: str) -> None:
@@ -198,7 +199,7 @@ class _CheckedReader:
 
 
 @contextlib.contextmanager
-def open_zstd_reader(path: Path) -> Iterator[_CheckedReader]:
+def open_zstd_reader(path: Path) -> Iterator[CheckedReader]:
     """Open a whole, structurally complete zstd file for streaming decompression."""
     check_zstd_complete(path)
     dctx = zstandard.ZstdDecompressor(max_window_size=_MAX_DECODE_WINDOW)
@@ -206,7 +207,7 @@ def open_zstd_reader(path: Path) -> Iterator[_CheckedReader]:
         open(path, "rb") as raw,
         dctx.stream_reader(raw, read_size=CHUNK, read_across_frames=True, closefd=False) as zr,
     ):
-        yield _CheckedReader(zr, path.name)
+        yield CheckedReader(zr, path.name)
 
 
 def check_zstd_complete(path: Path) -> None:

@@ -14,7 +14,9 @@ import tarfile
 from typing import IO, Protocol
 
 BLOCK = tarfile.BLOCKSIZE
-_COPY = 1 << 20
+COPY_SIZE = 1 << 18
+"""Bytes read and written at a time: big enough for speed, small enough for the heap."""
+_COPY = COPY_SIZE
 _ZEROS = bytes(BLOCK)
 
 

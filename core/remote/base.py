@@ -131,6 +131,25 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+SESSIONS_AT_ONCE = 4
+"""Sessions a job keeps in flight on a store that does not ask for another number."""
+
+
+def concurrency(store: object) -> int:
+    """Sessions a job should keep in flight on `store`: its `concurrency` attribute, or
+    that of the store it wraps (wrappers keep theirs in `inner`), else SESSIONS_AT_ONCE.
+
+    A store whose cost is round trips (Drive) gains from many at once; a disk, whose
+    cost is fsyncs and CPU, does not. Jobs ask this instead of asking what the store is."""
+    inner: object = store
+    while inner is not None:
+        wanted = getattr(inner, "concurrency", None)
+        if isinstance(wanted, int) and wanted > 0:
+            return wanted
+        inner = getattr(inner, "inner", None)
+    return SESSIONS_AT_ONCE
+
+
 def check_key(key: str) -> str:
     """Keys must stay inside the store's root whatever the store is."""
     parts = key.split("/")

@@ -5,10 +5,17 @@ missing" can race with itself — two puts into a new folder, or a create that
 reached Google but whose answer was lost and was then retried. After creating,
 we look again and everyone settles on the oldest folder of that name; a
 duplicate we made ourselves is deleted so it does not linger. Within one
-process a lock makes concurrent puts wait for the first creator instead.
+process, one lookup (and create) per folder runs at a time: the puts that want
+it meanwhile wait for its answer instead of asking Google the same question.
 
 Folder ids are cached for the life of the store: a backup writes hundreds of
-keys under the same few folders, and every lookup is a round trip.
+keys under the same few folders, and every lookup is a round trip. A folder
+this tree created is "fresh": nothing is in it but what this store put there,
+so a folder made inside it needs no lookup first. The check after a create
+stays even there: it is what makes two writers (two machines on one account)
+settle on one folder, and skipping it could hide one writer's files from the
+other. A create that fails, even seemingly, may have happened: its parent
+stops being fresh.
 """
 
 from __future__ import annotations
@@ -56,7 +63,8 @@ class FolderTree:
         self.root_name = root_name
         self._ids: dict[FolderPath, str] = {}
         self._fresh: set[str] = set()
-        self._create_lock = threading.Lock()
+        self._locks: dict[FolderPath, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def forget(self) -> None:
         """Drop cached ids (a folder vanished under us: someone deleted it on Drive)."""
@@ -68,16 +76,28 @@ class FolderTree:
         so looking for a file there before writing it would be a wasted round trip."""
         return folder_id in self._fresh
 
-    def find(self, service: Any, path: FolderPath) -> str | None:
-        """The id of root/path, or None where a segment does not exist (nothing is created)."""
-        return self._walk(service, path, create=False)
+    def taint(self, folder_id: str) -> None:
+        """A create in the folder failed and may have happened all the same: from now on
+        what is in it must be looked up."""
+        self._fresh.discard(folder_id)
 
-    def ensure(self, service: Any, path: FolderPath) -> str:
-        found = self._walk(service, path, create=True)
+    def find(self, files: Any, path: FolderPath) -> str | None:
+        """The id of root/path, or None where a segment does not exist (nothing is created)."""
+        return self._walk(files, path, create=False)
+
+    def ensure(self, files: Any, path: FolderPath) -> str:
+        found = self._walk(files, path, create=True)
         assert found is not None
         return found
 
-    def _walk(self, service: Any, path: FolderPath, *, create: bool) -> str | None:
+    def _lock(self, sub: FolderPath) -> threading.Lock:
+        with self._locks_lock:
+            lock = self._locks.get(sub)
+            if lock is None:
+                lock = self._locks[sub] = threading.Lock()
+            return lock
+
+    def _walk(self, files: Any, path: FolderPath, *, create: bool) -> str | None:
         cached = self._ids.get(path)
         if cached is not None:
             return cached
@@ -86,44 +106,37 @@ class FolderTree:
         for depth, name in enumerate(names):
             sub = path[:depth]  # depth 0 is the root folder itself: path ()
             known = self._ids.get(sub)
-            if known is not None:
-                parent = known
-                continue
-            found = self._lookup(service, parent, name)
-            if found is None:
-                if not create:
-                    return None
-                with self._create_lock:
-                    known = self._ids.get(sub)  # another thread may have made it meanwhile
-                    found = known or self._lookup(service, parent, name)
-                    if found is None:
-                        found = self._create(service, parent, name)
-            self._ids[sub] = found
-            parent = found
+            if known is None:
+                with self._lock(sub):  # the others wait for this answer rather than ask too
+                    known = self._ids.get(sub)
+                    if known is None:
+                        if parent not in self._fresh:
+                            known = self._lookup(files, parent, name)
+                        if known is None:
+                            if not create:
+                                return None
+                            known = self._create(files, parent, name)
+                        self._ids[sub] = known
+            parent = known
         return parent
 
     @staticmethod
-    def _matches(service: Any, parent: str, name: str) -> list[dict[str, Any]]:
-        listed = (
-            service.files()
-            .list(
-                q=named(parent, name, folder=True),
-                fields="files(id,createdTime)",
-                orderBy="createdTime",
-                pageSize=100,
-            )
-            .execute(num_retries=0)
-        )
+    def _matches(files: Any, parent: str, name: str) -> list[dict[str, Any]]:
+        listed = files.list(
+            q=named(parent, name, folder=True),
+            fields="files(id,createdTime)",
+            orderBy="createdTime",
+            pageSize=100,
+        ).execute(num_retries=0)
         return oldest_first(list(listed.get("files", [])))
 
-    def _lookup(self, service: Any, parent: str, name: str) -> str | None:
-        found = self._matches(service, parent, name)
+    def _lookup(self, files: Any, parent: str, name: str) -> str | None:
+        found = self._matches(files, parent, name)
         return str(found[0]["id"]) if found else None
 
-    def _create(self, service: Any, parent: str, name: str) -> str:
-        made = (
-            service.files()
-            .create(
+    def _create(self, files: Any, parent: str, name: str) -> str:
+        try:
+            made = files.create(
                 body={
                     "name": name,
                     "mimeType": FOLDER_MIME,
@@ -131,11 +144,12 @@ class FolderTree:
                     "appProperties": dict(TAG),
                 },
                 fields="id,createdTime",
-            )
-            .execute(num_retries=0)
-        )
+            ).execute(num_retries=0)
+        except BaseException:
+            self.taint(parent)  # the answer may be what was lost, not the folder
+            raise
         mine = str(made["id"])
-        found = self._matches(service, parent, name)
+        found = self._matches(files, parent, name)
         if not found:
             self._fresh.add(mine)
             return mine  # the search index has not caught up with our own create yet
@@ -144,7 +158,7 @@ class FolderTree:
             self._fresh.add(mine)
         if keep != mine:
             try:
-                service.files().delete(fileId=mine).execute(num_retries=0)
+                files.delete(fileId=mine).execute(num_retries=0)
             except HttpError:
                 pass  # harmless: the oldest is used by everyone either way
         return keep

@@ -16,11 +16,13 @@ works (and what becomes of unfinished multipart uploads) is in s3_upload.py.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 
 import boto3.session
@@ -40,6 +42,13 @@ from core.remote.s3_bucket import BucketReport, check_bucket
 from core.remote.s3_errors import ArchivedError, error_code, map_error
 from core.remote.s3_objects import info_from_head, info_from_listing
 from core.remote.s3_restore import RestoreStatus, RestoreTier, restore_status
+from core.remote.s3_stream import (
+    ProducerFailed,
+    SpoolParts,
+    StreamJob,
+    StreamRequest,
+    stream_part_size,
+)
 from core.remote.s3_upload import MIN_PART, Cancelled, PutJob, PutRequest, UploadState
 from core.remote.threads import loop_notifier, on_worker
 
@@ -159,11 +168,7 @@ class S3Store:
         s3_key = self._s3_key(key)
         loop = asyncio.get_running_loop()
         handle = resume.load() if resume is not None else None
-
-        def save(value: str | None) -> None:
-            """Persist the upload id before the worker goes on (the slot runs on the loop)."""
-            if resume is not None:
-                asyncio.run_coroutine_threadsafe(resume.save(value), loop).result()
+        save = _saver(resume, loop)
 
         request = PutRequest(
             store=self.name,
@@ -184,6 +189,62 @@ class S3Store:
             return await self._run(
                 f"upload {key}", self._put_sync, request, handle, loop_notifier(progress), save
             )
+
+    async def put_stream(
+        self,
+        key: str,
+        produce: Callable[[SpoolParts], _T],
+        *,
+        tag: str,
+        size_bound: int,
+        resume: ResumeSlot | None = None,
+        progress: ProgressFn | None = None,
+    ) -> tuple[_T, ObjectInfo]:
+        """Uploads what `produce` writes, while it writes (see s3_stream.py).
+
+        `produce(sink)` runs on a worker thread and writes the whole object into
+        `sink` (spooled to a temp file as its parts go up); its result is returned
+        with the object's info (size and digests of the bytes sent). `tag` names
+        the producer's inputs: the slot is keyed by it (the content's digest comes
+        last), and a resumed upload keeps only the parts whose bytes match.
+        `size_bound` (at least the object's size) picks the part size. An error
+        raised by `produce` comes out as it was raised.
+        """
+        s3_key = self._s3_key(key)
+        loop = asyncio.get_running_loop()
+        handle = resume.load() if resume is not None else None
+        save = _saver(resume, loop)
+
+        request = StreamRequest(
+            store=self.name,
+            bucket=self.settings.bucket,
+            key=key,
+            s3_key=s3_key,
+            storage_class=self.settings.storage_class,
+            sse=self.settings.sse_params(),
+            part_size=stream_part_size(size_bound, self.part_size),
+            abort_on_cancel=self.abort_on_cancel,
+            tag=tag,
+            resumable=resume is not None,
+        )
+        notify = loop_notifier(progress)
+
+        def work(client: Any, cancel: threading.Event) -> tuple[_T, ObjectInfo]:
+            with tempfile.TemporaryDirectory(prefix="tierkeeper-upload-") as tmp:
+                job: StreamJob[_T] = StreamJob(
+                    client, request, handle, spool=Path(tmp) / "object",
+                    cancel=cancel, notify=notify, save=save,
+                )  # fmt: skip
+                return job.run(produce)
+
+        lock = self._put_locks.get(key)
+        if lock is None:
+            lock = self._put_locks[key] = asyncio.Lock()
+        async with lock:
+            try:
+                return await self._run(f"upload {key}", work)
+            except ProducerFailed as failed:
+                raise failed.error from None
 
     async def get(
         self,
@@ -475,3 +536,16 @@ def _damaged_download(key: str, store: str, dest: BinaryIO, start: int | None) -
             "written cannot be taken back"
         )
     return TransientError(f"{key} arrived damaged from S3 ({store}) (checksum mismatch)")
+
+
+def _saver(
+    resume: ResumeSlot | None, loop: asyncio.AbstractEventLoop
+) -> Callable[[str | None], None]:
+    """For a worker thread: persists the upload id before it goes on (the slot runs on
+    the loop, so the id is saved before the first part is sent)."""
+
+    def save(value: str | None) -> None:
+        if resume is not None:
+            asyncio.run_coroutine_threadsafe(resume.save(value), loop).result()
+
+    return save

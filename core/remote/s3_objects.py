@@ -21,6 +21,10 @@ from core.remote.base import ObjectInfo
 SHA256_META = "tk-sha256"
 """User-metadata name (sent as `x-amz-meta-tk-sha256`) of the content's hex SHA-256."""
 
+COMPOSITE_EXTRA = "checksum_sha256"
+"""`ObjectInfo.extra` key of a multipart object's composite checksum (`<base64>-<parts>`):
+S3's SHA-256 of its parts' SHA-256s, which a streamed upload checks against its own."""
+
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -54,7 +58,14 @@ def info_from_head(key: str, head: dict[str, Any]) -> ObjectInfo:
     """From a HeadObject (or PutObject/Complete…) response."""
     kms = head.get("ServerSideEncryption") == "aws:kms"
     metadata = head.get("Metadata") or {}
-    sha256 = hex_of_b64(head.get("ChecksumSHA256")) or _meta_sha256(metadata)
+    checksum = head.get("ChecksumSHA256")
+    parts = _etag_parts(head.get("ETag"))
+    composite = None
+    if parts is not None and isinstance(checksum, str):
+        # a multipart object's SHA-256 is always of its parts' (moto omits the `-N`)
+        composite = checksum if "-" in checksum else f"{checksum}-{parts}"
+        checksum = None
+    sha256 = hex_of_b64(checksum) or _meta_sha256(metadata)
     extra = {"storage_class": str(head.get("StorageClass") or "STANDARD")}
     if head.get("Restore"):
         extra["restore"] = str(head["Restore"])
@@ -62,6 +73,8 @@ def info_from_head(key: str, head: dict[str, Any]) -> ObjectInfo:
         extra["etag"] = str(head["ETag"]).strip('"')
     if head.get("VersionId"):
         extra["version_id"] = str(head["VersionId"])
+    if composite is not None:
+        extra[COMPOSITE_EXTRA] = composite
     return ObjectInfo(
         key=key,
         size=int(head.get("ContentLength", 0)),
@@ -81,6 +94,14 @@ def info_from_listing(key: str, item: dict[str, Any], *, kms: bool) -> ObjectInf
         modified=_timestamp(item.get("LastModified")),
         extra={"storage_class": str(item.get("StorageClass") or "STANDARD")},
     )
+
+
+def _etag_parts(etag: object) -> int | None:
+    """The part count of a multipart object's ETag (`"<md5>-<parts>"`); None otherwise."""
+    if not isinstance(etag, str):
+        return None
+    _, dash, count = etag.strip().strip('"').rpartition("-")
+    return int(count) if dash and count.isdigit() else None
 
 
 def _meta_sha256(metadata: dict[str, Any]) -> str | None:

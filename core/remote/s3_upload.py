@@ -98,6 +98,37 @@ def effective_part_size(size: int, part_size: int) -> int:
     return -(-needed // PART_GRANULARITY) * PART_GRANULARITY
 
 
+def list_parts(client: Any, target: dict[str, Any], upload_id: str) -> dict[int, dict[str, Any]]:
+    """The parts S3 holds for an upload, by number (ListParts, every page)."""
+    found: dict[int, dict[str, Any]] = {}
+    marker = 0
+    while True:
+        page = client.list_parts(**target, UploadId=upload_id, PartNumberMarker=marker)
+        for part in page.get("Parts") or []:
+            found[int(part["PartNumber"])] = part
+        if not page.get("IsTruncated"):
+            return found
+        next_marker = int(page.get("NextPartNumberMarker") or 0)
+        if next_marker <= marker:
+            return found  # a server that pages without moving on: take what we have
+        marker = next_marker
+
+
+def same_part(
+    have: dict[str, Any], size: int, sha: str, md5: Callable[[], str], *, kms: bool
+) -> bool:
+    """A part S3 holds counts only if it provably has these bytes; else it is resent.
+
+    `md5` is asked for only when S3 lists no SHA-256 for the part (SeaweedFS does not):
+    then the part's ETag, its MD5, must match."""
+    if int(have.get("Size", -1)) != size:
+        return False
+    checksum = hex_of_b64(have.get("ChecksumSHA256"))
+    if checksum is not None:
+        return checksum == sha
+    return md5_of_etag(have.get("ETag"), kms=kms) == md5()
+
+
 class PutJob:
     def __init__(
         self,
@@ -214,29 +245,11 @@ class PutJob:
         return self._complete(parts)
 
     def _list_parts(self) -> dict[int, dict[str, Any]]:
-        found: dict[int, dict[str, Any]] = {}
-        marker = 0
-        while True:
-            page = self.client.list_parts(
-                **self._target(), UploadId=self.state.upload_id, PartNumberMarker=marker
-            )
-            for part in page.get("Parts") or []:
-                found[int(part["PartNumber"])] = part
-            if not page.get("IsTruncated"):
-                return found
-            next_marker = int(page.get("NextPartNumberMarker") or 0)
-            if next_marker <= marker:
-                return found  # a server that pages without moving on: take what we have
-            marker = next_marker
+        assert self.state.upload_id is not None
+        return list_parts(self.client, self._target(), self.state.upload_id)
 
     def _same_part(self, have: dict[str, Any], size: int, sha: str, md5: str) -> bool:
-        """A part S3 holds counts only if it provably has these bytes; else it is resent."""
-        if int(have.get("Size", -1)) != size:
-            return False
-        checksum = hex_of_b64(have.get("ChecksumSHA256"))
-        if checksum is not None:
-            return checksum == sha
-        return md5_of_etag(have.get("ETag"), kms=self.req.kms) == md5
+        return same_part(have, size, sha, lambda: md5, kms=self.req.kms)
 
     def _upload_part(self, number: int, data: bytes, sha: str, md5: str) -> str:
         try:

@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,6 @@ from core.packing.crypto import Key, WrongKeyError, decrypt_file, encrypt_file
 from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
 from core.packing.tarball import pack_tree
-from core.recovery.apply import in_backup_only
 from core.recovery.catalog import stored_name as catalog_name
 from core.recovery.catalog_stream import CatalogReader
 from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, ResumeSlot, Store
@@ -74,18 +74,6 @@ class BackupResult:
     """Nothing to do: the newest verified backup on this target holds these very bytes."""
 
 
-async def previous_manifest(
-    db: Database, session_id: str, target: str, prefix: str
-) -> Manifest | None:
-    """The newest verified backup of the session on the target, where it would go now."""
-    row = await db.fetchone(
-        "SELECT manifest FROM backups WHERE session_id = ? AND target = ? AND prefix = ? "
-        "AND verify_status = 'ok' ORDER BY id DESC LIMIT 1",
-        (session_id, target, prefix),
-    )
-    return None if row is None else Manifest.parse(str(row[0]).encode())
-
-
 def _snapshot_names(snapshots: Sequence[Path]) -> set[str]:
     return {p.name.removesuffix(".zst") for p in snapshots}
 
@@ -99,14 +87,33 @@ class _Source:
     size: int
 
 
-async def _sources(db: Database, session_id: str) -> list[_Source]:
-    """The session's source files, in `session_sources` order, with what packing needs:
-    one query instead of one per file."""
-    rows = await db.fetchall(
-        "SELECT id, path, kind, sha256, size FROM sources WHERE session_id = ? ORDER BY role, path",
+def _facts(
+    conn: sqlite3.Connection, session_id: str, target: str
+) -> tuple[str | None, bool, list[_Source], str | None] | None:
+    """(phase, in backup only, source files, newest verified manifest on the target where
+    the session would go now) in one trip to the DB thread; None for an unknown session."""
+    row = conn.execute(
+        "SELECT phase, EXISTS(SELECT 1 FROM recovered WHERE session_id = s.id "
+        "AND restored_at IS NULL) FROM sessions s WHERE id = ?",
         (session_id,),
-    )
-    return [_Source(int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4] or 0)) for r in rows]
+    ).fetchone()
+    if row is None:
+        return None
+    phase = row[0]
+    sources = [
+        _Source(int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4] or 0))
+        for r in conn.execute(
+            "SELECT id, path, kind, sha256, size FROM sources WHERE session_id = ? "
+            "ORDER BY role, path",
+            (session_id,),
+        )
+    ]
+    held = conn.execute(
+        "SELECT manifest FROM backups WHERE session_id = ? AND target = ? AND prefix = ? "
+        "AND verify_status = 'ok' ORDER BY id DESC LIMIT 1",
+        (session_id, target, session_prefix(phase, session_id)),
+    ).fetchone()
+    return phase, bool(row[1]), sources, None if held is None else str(held[0])
 
 
 def _unchanged(sources: list[_Source], snapshots: Sequence[Path], previous: Manifest) -> bool:
@@ -250,17 +257,16 @@ async def backup_session(
 
     `reads` (the job's, kept across its sessions) reads the session's stored
     bytes and rows in worker threads; without one, this call opens its own."""
-    row = await db.fetchone("SELECT phase FROM sessions WHERE id = ?", (session_id,))
-    if row is None:
+    facts = await db.call(lambda conn: _facts(conn, session_id, target))
+    if facts is None:
         raise NotFoundError(f"No session {session_id!r}", hint="`tierkeeper sessions` lists them")
-    phase = row[0]
+    phase, backup_only, sources, held = facts
     prefix = session_prefix(phase, session_id)
-    if await in_backup_only(db, session_id):  # its bytes are remote only: nothing to send
+    if backup_only:  # recovered, not restored: its bytes are remote only, nothing to send
         return BackupResult(0, session_id, prefix, 0, 0, 0, unchanged=True)
-    sources = await _sources(db, session_id)
     if not sources and not snapshots:
         raise BadInputError(f"Session {session_id} has no stored files to back up")
-    previous = await previous_manifest(db, session_id, target, prefix)
+    previous = None if held is None else Manifest.parse(held.encode())
     if previous is not None and _unchanged(sources, snapshots, previous):
         return BackupResult(0, session_id, prefix, 0, 0, 0, unchanged=True)
     # Snapshots pruned from Tier 1 after an earlier backup are still in its tarball:

@@ -30,16 +30,13 @@ from core.metrics.registry import Metrics
 from core.packing import IntegrityError
 from core.packing.crypto import Key
 from core.recovery.publish import publish_tier2_index
-from core.remote.base import NeedsReconnect, Store, TransientError
+from core.remote.base import NeedsReconnect, Store, TransientError, concurrency
 from core.tier2.backup import backup_session
 from core.tier2.encryption import KeyMissingError, target_key
 from core.tier2.resume import SharedCheckpoint
 from core.tier2.retention import prune_local
 from core.tier2.targets import RetryPolicy, open_store, resource_of
 from core.workspace import Workspace
-
-PARALLEL = 4
-"""Sessions in flight at once: enough to overlap waits, few enough to keep memory flat."""
 
 
 def _snapshots(state_dir: Path, session_id: str) -> list[Path]:
@@ -130,7 +127,7 @@ async def run_backup(
             key = await asyncio.to_thread(target_key, target, scope)
             store = open_store(target, scope, retry, metrics, cache)
             async with asyncio.TaskGroup() as group:
-                for _ in range(min(PARALLEL, len(todo))):
+                for _ in range(min(concurrency(store), len(todo))):
                     group.create_task(worker())
             ctx.check_cancelled()  # paused between sessions: park now, the rest later
             # what a fresh machine reads first to rebuild its catalog (core/recovery)

@@ -10,6 +10,12 @@ target's key (`.enc`), as the session backups are.
 Each file is checked against the digests the store reports back, and the
 review's manifest goes last and is read back: a manifest on the target always
 describes files that are all there.
+
+A review written again (`tierkeeper review PHASE` after the phase was closed)
+replaces the uploaded one under the same keys. The old manifest is removed
+first, since the files it vouches for are about to change, and the files the
+new review no longer has (charts gone, no HTML this time) are removed once the
+new manifest is in place, so the folder holds exactly one review.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from core.packing import IntegrityError, Packed
 from core.packing.compress import compress_file
 from core.packing.crypto import Key, encrypt_file
 from core.packing.manifest import Manifest, ManifestFile
-from core.remote.base import PutSource, Store
+from core.remote.base import ObjectNotFound, PutSource, Store
 from core.tier2.backup import ENCRYPTED, MANIFEST, ROOT, SlotFor, put_checked
 
 REVIEW_DIR = "review"
@@ -99,6 +105,10 @@ async def upload_review(
 ) -> ReviewUpload:
     prefix = review_prefix(phase)
     names = await asyncio.to_thread(review_files, folder)
+    try:  # an earlier review's: it must not vouch for files being replaced
+        await store.delete(f"{prefix}/{MANIFEST}")
+    except ObjectNotFound:
+        pass
     entries: list[ManifestFile] = []
     with tempfile.TemporaryDirectory(prefix="tierkeeper-review-") as tmp:
         work = Path(tmp)
@@ -127,9 +137,26 @@ async def upload_review(
     await store.get(f"{prefix}/{MANIFEST}", back)
     if back.getvalue() != data:
         raise IntegrityError("The review's manifest read back from the store differs")
+    files = [e.stored_name for e in entries] + [MANIFEST]
+    await _drop_others(store, prefix, set(files))
     return ReviewUpload(
         prefix=prefix,
-        files=[e.stored_name for e in entries] + [MANIFEST],
+        files=files,
         raw_bytes=sum(e.size for e in entries),
         stored_bytes=sum(e.stored_size for e in entries) + len(data),
     )
+
+
+async def _drop_others(store: Store, prefix: str, keep: set[str]) -> None:
+    """What an earlier review left that this one does not have (a chart, the HTML, the
+    plain `.db.zst` of a target since encrypted)."""
+    stale = [
+        info.key
+        async for info in store.list(f"{prefix}/")
+        if info.key[len(prefix) + 1 :] not in keep
+    ]
+    for key in stale:
+        try:
+            await store.delete(key)
+        except ObjectNotFound:
+            pass

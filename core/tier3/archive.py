@@ -6,6 +6,11 @@ it is uploaded and checked against what the store reports; then the phase
 manifest is written under `metadata/` and read back. Only a verified archive
 is recorded, and only a recorded, verified archive lets Tier 2 retention
 delete that phase's session folders.
+
+A store that takes an object while it is produced (S3) gets the tarball as it
+is built — its parts go up while later sessions are still being packed, and
+the upload is completed only once the whole build checked out. Other stores
+get a finished file. Either way the bytes are built once, in one pass.
 """
 
 from __future__ import annotations
@@ -24,12 +29,23 @@ from core.config import EncryptionConfig
 from core.errors import BadInputError, NotFoundError
 from core.local.db.database import Database
 from core.packing import IntegrityError, Packed
-from core.packing.crypto import Key, encrypt_file
+from core.packing.compress import HashingWriter
+from core.packing.crypto import Key
 from core.packing.manifest import Manifest, ManifestFile
 from core.recovery.publish import publish_phase_catalog, publish_tier3_index
-from core.remote.base import PutSource, ResumeSlot, Store
+from core.remote.base import ObjectInfo, PutSource, ResumeSlot, Store
+from core.remote.s3_objects import COMPOSITE_EXTRA
 from core.tier2.backup import ENCRYPTED
-from core.tier3.phase_pack import SessionSource, build_phase_tarball
+from core.tier3.phase_pack import (
+    Built,
+    SessionSource,
+    Sink,
+    build_phase_tarball,
+    build_tag,
+    size_bound,
+)
+from core.tier3.seal_pipe import build_sealed
+from core.tier3.stream_put import stream_control
 
 METADATA = "metadata"
 
@@ -116,25 +132,33 @@ async def archive_phase(
         if progress is not None:
             loop.call_soon_threadsafe(progress, n)
 
-    with tempfile.TemporaryDirectory(prefix="tierkeeper-phase-") as tmp:
-        packed_path = Path(tmp) / tarball_key(phase)
-        packed = await asyncio.to_thread(
-            build_phase_tarball, phase, sources, packed_path, fetch, key=source_key,
-            progress=moved,
-        )  # fmt: skip
-        key = tarball_key(phase)
-        stored_name = key
-        if archive_key is not None:
-            sealed = packed_path.with_name(packed_path.name + ENCRYPTED)
-            info = await asyncio.to_thread(encrypt_file, packed_path, sealed, archive_key)
-            packed_path, key, stored_name = sealed, key + ENCRYPTED, stored_name + ENCRYPTED
-            packed = Packed(packed.raw_size, packed.raw_sha256, info.size, info.sha256,
-                            info.md5, packed.members)  # fmt: skip
-        reported = await archive.put(
-            key,
-            PutSource(packed_path, packed.size, packed.sha256, packed.md5),
-            resume=resume(key, packed.sha256) if resume is not None else None,
+    def produce(out: Sink) -> Built:  # on a worker thread
+        def build(sink: Sink) -> Built:
+            return build_phase_tarball(phase, sources, sink, fetch, key=source_key, progress=moved)
+
+        return build(out) if archive_key is None else build_sealed(build, out, archive_key)
+
+    key = tarball_key(phase) + (ENCRYPTED if archive_key is not None else "")
+    stored_name = key
+    streaming = stream_control(archive)
+    if streaming is not None:
+        tag = build_tag(
+            phase, sources, sealed_with=archive_key.key_id if archive_key is not None else None
         )
+        built, reported = await streaming.put_stream(
+            key, produce, tag=tag, size_bound=size_bound(sources),
+            resume=resume(key, tag) if resume is not None else None,
+        )  # fmt: skip
+        packed = _packed(built, reported.size, reported.sha256, reported.md5)
+    else:
+        with tempfile.TemporaryDirectory(prefix="tierkeeper-phase-") as tmp:
+            packed_path = Path(tmp) / key
+            packed = await asyncio.to_thread(_produce_file, produce, packed_path)
+            reported = await archive.put(
+                key,
+                PutSource(packed_path, packed.size, packed.sha256, packed.md5),
+                resume=resume(key, packed.sha256) if resume is not None else None,
+            )
     entry = ManifestFile.from_packed(f"{phase}.tar", stored_name, packed).model_copy(
         update={"remote_md5": reported.md5, "remote_sha256": reported.sha256}
     )
@@ -156,6 +180,7 @@ async def archive_phase(
     # the tarball cannot be read back (Deep Archive): what the store reports must do
     stat = await archive.stat(key)
     _check(entry, stat.size, stat.sha256, stat.md5)
+    _check_composite(entry, reported, stat)
     archive_id = await db.execute(
         """INSERT INTO archives(phase, target, source_target, key, manifest_key, manifest,
            sessions, raw_bytes, stored_bytes, created_at, verified_at, verify_status)
@@ -180,6 +205,31 @@ def _check(entry: ManifestFile, size: int, sha256: str | None, md5: str | None) 
             f"The archive of {entry.name} is not what was uploaded: " + "; ".join(problems),
             hint="archive the phase again; Tier 2 was left untouched",
         )
+
+
+def _check_composite(entry: ManifestFile, reported: ObjectInfo, stat: ObjectInfo) -> None:
+    """A streamed upload knows the checksum S3 must have computed from its parts."""
+    sent = reported.extra.get(COMPOSITE_EXTRA)
+    if sent is not None and stat.extra.get(COMPOSITE_EXTRA) != sent:
+        raise IntegrityError(
+            f"The archive of {entry.name} is not what was uploaded: the checksum the "
+            "archive reports for its parts differs",
+            hint="archive the phase again; Tier 2 was left untouched",
+        )
+
+
+def _packed(built: Built, size: int, sha256: str | None, md5: str | None) -> Packed:
+    if sha256 is None or md5 is None:
+        raise IntegrityError("The archive store did not report the digests of what it sent")
+    return Packed(built.raw_size, built.raw_sha256, size, sha256, md5, built.members)
+
+
+def _produce_file(produce: Callable[[Sink], Built], path: Path) -> Packed:
+    """For a store that needs the finished file (no fsync: it is a temp file)."""
+    with open(path, "wb") as fh:
+        out = HashingWriter(fh)
+        built = produce(out)
+    return Packed(built.raw_size, built.raw_sha256, out.size, out.sha256, out.md5, built.members)
 
 
 async def _put_bytes(store: Store, key: str, data: bytes) -> None:

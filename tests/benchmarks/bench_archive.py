@@ -8,7 +8,8 @@ target first (not timed):
   snapshots go in through `SnapshotStore` as an agent's would.
 
 Timed: the archive of each phase (Tier 2 artifacts fetched, checked, repacked
-into one long-window tarball, uploaded with checksums, manifest read back).
+into one long-window tarball whose parts are uploaded with checksums while it
+is still being built, manifest read back).
 The floor, in the same run: `tar | zstd -3` of the same raw files into one
 file, then one plain upload of it (boto3's managed upload) to the same server.
 """
@@ -224,8 +225,9 @@ def run(quick: bool) -> Result:
         "target, and the phase closed (not timed). Timed: `archive_phase` from that folder to "
         "an S3 target on SeaweedFS (loopback): every Tier 2 artifact read back and checked, "
         "decompressed into one tar stream compressed with zstd 3 and long-distance matching "
-        "(128 MiB window), uploaded by our own multipart code with SHA-256 checksums the "
-        "server verifies, the manifest written and read back — in a process of its own, whose "
+        "(128 MiB window), whose 8 MiB parts go up (our own multipart code, SHA-256 checksums "
+        "the server verifies) while the rest is still being built, the manifest written and "
+        "read back — in a process of its own, whose "
         "peak RSS is reported. Floor: `tar | zstd -3 -T1` of "
         "the same raw files into one file plus one boto3 upload of it to the same server."
     )

@@ -60,7 +60,15 @@ class Delay:
     seconds: float
 
 
-Action = Respond | Drop | Delay
+@dataclass(frozen=True)
+class SlowAnswer:
+    """Handle the request (its effects happen), then hold the answer this long: a client
+    that gives up first has lost the answer to something Google did."""
+
+    seconds: float
+
+
+Action = Respond | Drop | Delay | SlowAnswer
 
 
 class Match(TypedDict, total=False):
@@ -175,6 +183,9 @@ class FaultInjector:
 
     def delay(self, seconds: float, **match: Unpack[Match]) -> FaultRule:
         return self.add(Delay(seconds), **match)
+
+    def slow_answer(self, seconds: float, **match: Unpack[Match]) -> FaultRule:
+        return self.add(SlowAnswer(seconds), **match)
 
     def error(
         self, status: int, reason: str, message: str = "Injected error", **match: Unpack[Match]

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from tests.drive_server import discovery, errors
 from tests.drive_server.auth import PKCE_METHODS, TokenBook
-from tests.drive_server.faults import Delay, Drop, FaultInjector, Respond
+from tests.drive_server.control import Control
+from tests.drive_server.faults import Delay, Drop, FaultInjector, Respond, SlowAnswer
 from tests.drive_server.query import (
     FieldTree,
     parse_fields,
@@ -108,7 +109,9 @@ class DriveApp:
         user_name: str,
         user_email: str,
         body_timeout: float,
+        control: Control | None = None,
     ) -> None:
+        self.control = control
         self.store = store
         self.tokens = tokens
         self.faults = faults
@@ -119,6 +122,8 @@ class DriveApp:
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=1024**3)
+        if self.control is not None:
+            self.control.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
 
@@ -195,8 +200,11 @@ class DriveApp:
 
     async def _gate(self, request: web.Request, routed: _Routed) -> web.StreamResponse:
         """Faults first (they stand for Google misbehaving), then auth, then the endpoint."""
+        hold = 0.0
         for action in self.faults.take(request.method, request.path, routed.endpoint):
-            if isinstance(action, Delay):
+            if isinstance(action, SlowAnswer):
+                hold += action.seconds
+            elif isinstance(action, Delay):
                 await asyncio.sleep(action.seconds)
             elif isinstance(action, Respond):
                 raise action.error
@@ -207,6 +215,8 @@ class DriveApp:
         call = _Call(request, routed.file_id, await self._read_body(request))
         handler = getattr(self, "_" + routed.endpoint.replace(".", "_"))
         response: web.StreamResponse = await handler(call)
+        if hold:
+            await asyncio.sleep(hold)  # done, but the client may have stopped waiting
         return response
 
     def _check_bearer(self, request: web.Request) -> None:

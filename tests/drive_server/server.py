@@ -14,6 +14,7 @@ from types import TracebackType
 from aiohttp import web
 
 from tests.drive_server.auth import DRIVE_FILE_SCOPE, TokenBook
+from tests.drive_server.control import Control
 from tests.drive_server.faults import FaultInjector
 from tests.drive_server.handlers import DriveApp
 from tests.drive_server.store import DriveStore
@@ -34,6 +35,9 @@ class DriveTestServer:
         user_name: str = "Test User",
         user_email: str = "test.user@example.com",
         body_timeout: float = 5.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        control: bool = False,
     ) -> None:
         self.faults = FaultInjector()
         self.traffic = Traffic()
@@ -47,16 +51,18 @@ class DriveTestServer:
             user_name=user_name,
             user_email=user_email,
             body_timeout=body_timeout,
+            control=Control(self.store, self.tokens, self.traffic) if control else None,
         )
+        self._host = host
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        self.port = port
 
     @property
     def base_url(self) -> str:
         """Root URL with a trailing slash, as the discovery document's `rootUrl` wants."""
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{self._host}:{self.port}/"
 
     @property
     def token_uri(self) -> str:
@@ -107,7 +113,7 @@ class DriveTestServer:
     async def _serve(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((self._host, self.port))
             sock.listen(64)
         except OSError:
             sock.close()

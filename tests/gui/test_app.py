@@ -61,3 +61,30 @@ def test_main_saves_the_restore_dialog_for_the_docs(qapp, imported_ws: Path, tmp
     image = QImage(str(png))
     assert not image.isNull()
     assert image.width() < 900  # the dialog alone, not the window
+
+
+def test_a_dark_scheme_on_request_darkens_the_window_and_its_own_colours(
+    qapp, imported_ws: Path, tmp_path: Path
+) -> None:
+    from PySide6.QtGui import QPalette
+
+    from gui.perf_plots import is_dark
+    from gui.theme import apply_scheme
+
+    before = qapp.palette()
+    png = tmp_path / "dark.png"
+    try:
+        code = main(["--workspace", str(imported_ws), "--screenshot", str(png),
+                     "--page", "dashboard", "--color-scheme", "dark"])  # fmt: skip
+        assert code == ExitCode.OK
+        assert is_dark(qapp.palette())
+        image = QImage(str(png))
+        corner = image.pixelColor(image.width() - 5, image.height() // 2)
+        assert corner.lightness() < 80  # the window itself was drawn dark
+        apply_scheme(qapp, "light")
+        assert not is_dark(qapp.palette())
+        assert qapp.palette().color(QPalette.ColorRole.Window).lightness() > 180
+    finally:
+        qapp.setPalette(before)
+    with pytest.raises(ValueError, match="colour scheme"):
+        apply_scheme(qapp, "sepia")

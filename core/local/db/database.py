@@ -128,10 +128,7 @@ class Database:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 yield tx
                 await self._conn.execute("COMMIT")
-                for hook in self.on_commit:
-                    hook(tx.statements)
-                if self.on_query is not None:
-                    self.on_query("tx", time.perf_counter() - start)
+                self._committed(tx.statements, start)
             except sqlite3.Error as exc:
                 await self._rollback()
                 raise translate_error(exc, self.path) from exc
@@ -146,9 +143,43 @@ class Database:
             pass
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """A single write in its own transaction; returns lastrowid."""
-        async with self.transaction() as tx:
-            return await tx.execute(sql, params)
+        """A single write in its own transaction (BEGIN, the write and COMMIT in one
+        trip to the connection's thread); returns lastrowid."""
+        start = time.perf_counter()
+        async with self._write_lock:
+            work = asyncio.ensure_future(_on_thread(self._conn, _write_alone, sql, params))
+            try:
+                rowid = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # it commits all the same: whoever listens must still hear of it
+                work.add_done_callback(lambda w: self._after(w, [sql], start))
+                raise
+            except sqlite3.Error as exc:
+                raise translate_error(exc, self.path) from exc
+        self._committed([sql], start)
+        return rowid
+
+    async def call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`fn(connection)` on the connection's own thread: several reads that belong
+        together in one trip. Reads only; a write goes through `transaction`."""
+        start = time.perf_counter()
+        try:
+            result: _T = await self._conn._execute(fn, self._conn._conn)  # type: ignore[no-untyped-call]
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
+        if self.on_query is not None:
+            self.on_query("read", time.perf_counter() - start)
+        return result
+
+    def _after(self, work: asyncio.Future[int], statements: list[str], start: float) -> None:
+        if not work.cancelled() and work.exception() is None:
+            self._committed(statements, start)
+
+    def _committed(self, statements: Sequence[str], start: float) -> None:
+        for hook in self.on_commit:
+            hook(statements)
+        if self.on_query is not None:
+            self.on_query("tx", time.perf_counter() - start)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         start = time.perf_counter()
@@ -238,6 +269,18 @@ def _write(raw: sqlite3.Connection, sql: str, params: Params) -> int:
         return int(cur.lastrowid or 0)
     finally:
         cur.close()
+
+
+def _write_alone(raw: sqlite3.Connection, sql: str, params: Params) -> int:
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        rowid = _write(raw, sql, params)
+        raw.execute("COMMIT")
+    except BaseException:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+    return rowid
 
 
 def _split_sql(script: str) -> list[str]:
