@@ -61,7 +61,7 @@ async def _backed_up(root: Path, data: Path) -> list[object]:
         await svc.add_folder_target("t2", str(root / "t2"))
         done = await svc.jobs.wait((await svc.start_backup([], "t2")).id)
         assert done.state == JobState.DONE and not (done.result or {}).get("failed"), done
-        return [s.model_dump() for s in await svc.list_sessions()]
+        return [s.model_dump(exclude={"in_backup_only"}) for s in await svc.list_sessions()]
 
 
 async def _rebuild(root: Path) -> tuple[float, int, int, int, list[object]]:
@@ -71,7 +71,8 @@ async def _rebuild(root: Path) -> tuple[float, int, int, int, list[object]]:
         (report,) = await svc.recover()
         seconds = time.perf_counter() - t0
         assert not report.problems, report.problems
-        listed = [s.model_dump() for s in await svc.list_sessions()]
+        listed = [s.model_dump(exclude={"in_backup_only"}) for s in await svc.list_sessions()]
+        assert all(s.in_backup_only for s in await svc.list_sessions())
         return seconds, report.bytes_read, report.objects_read, report.sessions_added, listed
 
 
