@@ -9,7 +9,6 @@ is compared with `zstd -d | tar -x` of that file.
 from __future__ import annotations
 
 import asyncio
-import resource
 import shutil
 import subprocess
 import sys
@@ -87,15 +86,25 @@ def _big_session_rss(root: Path, transcript: Path) -> tuple[float, int]:
             return session.id
 
     sid = asyncio.run(setup())
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
-        [sys.executable, "-m", "core.cli.entry", "backup", sid, "--workspace", str(ws)],
-        check=True, capture_output=True,
+    # A child's peak RSS keeps what it had before its exec, and a child forked from
+    # this process (hundreds of MB after the imports) starts with all of it. So a
+    # small launcher starts the backup and reads its peak from wait4.
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCH, sys.executable, "-m", "core.cli.entry", "backup", sid,
+         "--workspace", str(ws)],
+        check=True, capture_output=True, text=True,
     )  # fmt: skip
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:
-        raise RuntimeError("the backup process was no bigger than an earlier child: unmeasured")
-    return peak / 1024, transcript.stat().st_size
+    peak_kb = int(done.stdout.strip().splitlines()[-1])
+    return peak_kb / 1024, transcript.stat().st_size
+
+
+_LAUNCH = (
+    "import os, sys\n"
+    "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "print(usage.ru_maxrss)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
 
 
 def run(quick: bool) -> Result:
@@ -167,6 +176,10 @@ def run(quick: bool) -> Result:
         "transcript is stored as the zstd frames the DB already holds (one per import batch, "
         "so nothing is compressed twice), plus per session a manifest and a recovery catalog.",
         *_ratio_details(ratios),
+        f"Peak RSS: `tierkeeper backup` of the {mb(big_raw)} session in a process of its own, "
+        "its peak read with wait4 by a small launcher (a child forked from the benchmark "
+        "process would start out with the benchmark's own memory). It does not grow with "
+        "the session: the stored frames stream 8 at a time and the catalog streams too.",
     ]
     return res
 
