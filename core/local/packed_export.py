@@ -10,15 +10,13 @@ artifact decompresses with any zstd tool to the file as imported.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 from pathlib import Path
 
 import zstandard
 
-from core.errors import NotFoundError, TierkeeperError
-from core.local.db.database import Database
+from core.errors import TierkeeperError
 from core.local.db.read_pool import ReadPool
 from core.packing import Packed
 from core.packing.compress import HashingWriter
@@ -54,54 +52,9 @@ class _Writer:
         self._fh.close()
 
 
-async def pack_source(db: Database, source_id: int, dst: Path, *, kind: str | None = None
-                      ) -> Packed:  # fmt: skip
-    """`kind` (the source's, when the caller already has it) saves a query."""
-    if kind is None:
-        row = await db.fetchone("SELECT kind FROM sources WHERE id = ?", (source_id,))
-        if row is None:
-            raise NotFoundError(f"No source {source_id}")
-        kind = str(row["kind"])
-    # opened and closed here, not in a thread: a job cancelled while a thread opens
-    # it, or before a queued close ran, would leak the file (a local scratch file
-    # opens and closes at once)
-    writer = _Writer(dst)
-    try:
-        if kind == "json":
-            blob = await db.fetchone("SELECT data FROM raw_files WHERE source_id = ?",
-                                     (source_id,))  # fmt: skip
-            if blob is None:
-                raise TierkeeperError(f"The stored copy of source {source_id} is missing")
-            await asyncio.to_thread(writer.add, [bytes(blob[0])])
-        else:
-            last = -1
-            while True:
-                rows = await db.fetchall(
-                    "SELECT first_seq, data FROM raw_chunks WHERE source_id = ? AND first_seq > ?"
-                    " ORDER BY first_seq LIMIT ?",
-                    (source_id, last, _BATCH),
-                )
-                if rows:
-                    await asyncio.to_thread(writer.add, [bytes(r[1]) for r in rows])
-                    last = int(rows[-1][0])
-                if len(rows) < _BATCH:  # the last batch: no need to ask for an empty one
-                    break
-        if writer.out.size == 0:  # an empty file still needs a frame to decompress from
-            await asyncio.to_thread(writer.add, [zstandard.ZstdCompressor().compress(b"")])
-    finally:
-        writer.close()
-    return Packed(
-        raw_size=writer.raw_size,
-        raw_sha256=writer.raw.hexdigest(),
-        size=writer.out.size,
-        sha256=writer.out.sha256,
-        md5=writer.out.md5,
-    )
-
-
 def pack_source_with(reads: ReadPool, source_id: int, kind: str, dst: Path) -> Packed:
-    """Blocking: `pack_source` in one worker-thread call, reading through `reads`
-    (a backup packs several files at once; see core/local/db/read_pool.py)."""
+    """Blocking: the source's stored frames copied to `dst`, read through `reads` (a
+    backup packs several files at once, in worker threads; see core/local/db/read_pool.py)."""
     with reads.borrow() as conn:
         writer = _Writer(dst)
         try:
