@@ -1,7 +1,9 @@
 """Wraps the PyInstaller bundle in a .deb: `python packaging/build_deb.py`.
 
-    /opt/tierkeeper/                      the bundle (tierkeeper, tierkeeper-gui, _internal/)
-    /usr/bin/tierkeeper, tierkeeper-gui   links into it, so both are on PATH
+    /opt/tierkeeper/                      the bundle (tierkeeper, tierkeeper-gui,
+                                          tierkeeper-hook, _internal/)
+    /usr/bin/tierkeeper, tierkeeper-gui   links into it, so both are on PATH (the hook
+                                          program needs none: its settings entry is absolute)
     /usr/share/applications/tierkeeper.desktop
     /usr/share/metainfo/<id>.metainfo.xml
     /usr/share/icons/hicolor/*/apps/tierkeeper.{png,svg}
@@ -129,9 +131,10 @@ def stage(bundle: Path, tree: Path, python: str) -> None:
     shutil.copytree(bundle, tree / PREFIX, symlinks=True)
     bin_dir = tree / "usr" / "bin"
     bin_dir.mkdir(parents=True)
-    for program in ("tierkeeper", "tierkeeper-gui"):
+    for program in ("tierkeeper", "tierkeeper-gui", "tierkeeper-hook"):
         if not (tree / PREFIX / program).is_file():
             raise SystemExit(f"{bundle} has no {program}: build it with the spec first")
+    for program in ("tierkeeper", "tierkeeper-gui"):
         (bin_dir / program).symlink_to(f"/{PREFIX}/{program}")
     share = tree / "usr" / "share"
     _copy(DESKTOP / "tierkeeper.desktop", share / "applications" / "tierkeeper.desktop")

@@ -65,6 +65,27 @@ step "status on a new workspace"
 tierkeeper init -w "$ws" >/dev/null
 tierkeeper status -w "$ws"
 
+step "Claude Code's hook: hook install writes tierkeeper-hook; it and tierkeeper hook record"
+settings=$scratch/claude/settings.json
+tierkeeper hook install --settings "$settings" >/dev/null
+hook_cmd=$("$VENV_PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hooks"]["PreToolUse"][0]["hooks"][0]["command"])' "$settings")
+[ "$hook_cmd" = /opt/tierkeeper/tierkeeper-hook ] || fail "hook install wrote: $hook_cmd"
+event() { printf '{"session_id":"pkgtest","hook_event_name":"%s","tool_name":"Bash","tool_use_id":"toolu_pkg","tool_input":{"command":"ls"}}' "$1"; }
+# shellcheck disable=SC2086 # the hook command is a command line, as Claude Code runs it
+event PreToolUse | TIERKEEPER_HOME=$scratch/hook-ws $hook_cmd
+event PostToolUse | TIERKEEPER_HOME=$scratch/hook-ws tierkeeper hook
+activity=$scratch/hook-ws/logs/session_pkgtest.jsonl
+[ "$(wc -l <"$activity")" -eq 2 ] || fail "the hooks recorded $(wc -l <"$activity") of 2 events"
+"$VENV_PY" - "$activity" <<'PY' || fail "the hook programs' events do not pair up"
+import json, sys
+pre, post = (json.loads(line) for line in open(sys.argv[1]))
+assert (pre["type"], post["type"]) == ("PreToolUse", "PostToolUse")
+assert post["duration_ms"] is not None  # the marker tierkeeper-hook left, found by tierkeeper hook
+PY
+[ ! -e "$scratch/hook-ws/fallback" ] || fail "a hook event went to fallback"
+tierkeeper hook uninstall --settings "$settings" >/dev/null
+echo "$hook_cmd recorded; tierkeeper hook paired its end with it"
+
 if [ -d "$FIXTURES" ]; then
   step "import, then the phase review (its charts are drawn by matplotlib)"
   tierkeeper phase new p1 -w "$ws" >/dev/null

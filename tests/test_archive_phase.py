@@ -56,12 +56,21 @@ def closed_phase(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
     return ws, tier2, ids
 
 
+def _files(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
 async def test_a_closed_phase_becomes_one_verified_tarball(
     closed_phase: tuple[Path, Path, list[str]], tmp_path: Path
 ) -> None:
     ws, tier2, ids = closed_phase
     glacier = tmp_path / "glacier"
     glacier.mkdir()
+    before = _files(tier2)
     async with await Service.start(ws) as svc:
         result = await archive_phase(
             svc.db, "p1", source=FolderStore(tier2, name="t2"), source_name="t2",
@@ -70,6 +79,7 @@ async def test_a_closed_phase_becomes_one_verified_tarball(
         row = await svc.db.fetchone("SELECT verify_status, sessions FROM archives WHERE id = ?",
                                     (result.archive_id,))  # fmt: skip
     assert row is not None and tuple(row) == ("ok", 2)
+    assert _files(tier2) == before  # read in place, and every file left as it was
     manifest = Manifest.parse((glacier / manifest_key("p1")).read_bytes())
     (entry,) = manifest.files
     tarball = glacier / tarball_key("p1")
@@ -91,15 +101,19 @@ async def test_a_closed_phase_becomes_one_verified_tarball(
     assert listed == {n: hashlib.sha256(b).hexdigest() for n, b in contents.items()}
 
 
+@pytest.mark.parametrize("damage", ["bit rot", "cut short"])
 async def test_a_damaged_tier2_copy_stops_the_archive_before_any_upload(
-    closed_phase: tuple[Path, Path, list[str]], tmp_path: Path
+    closed_phase: tuple[Path, Path, list[str]], tmp_path: Path, damage: str
 ) -> None:
     ws, tier2, ids = closed_phase
     copy = tmp_path / "t2copy"
     subprocess.run(["cp", "-a", str(tier2), str(copy)], check=True)
     victim = next((copy / "Tierkeeper").rglob(f"session_{ids[1]}.jsonl.zst"))
     data = bytearray(victim.read_bytes())
-    data[-20] ^= 0x55  # inside the last frame: bit rot the store's stat cannot see
+    if damage == "bit rot":
+        data[-20] ^= 0x55  # inside the last frame: bit rot the store's stat cannot see
+    else:
+        del data[-20:]  # the file read in place is shorter than its manifest says
     victim.write_bytes(bytes(data))
     glacier = tmp_path / "glacier"
     glacier.mkdir()

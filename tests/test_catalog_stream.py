@@ -71,3 +71,24 @@ async def test_an_unknown_session_has_no_catalog(tmp_path: Path) -> None:
                 CatalogReader(pool).write("nope", tmp_path / "c.zst")
         finally:
             pool.close()
+
+
+async def test_the_phase_catalog_rendered_by_sqlite_is_the_dict_document(tmp_path: Path) -> None:
+    from core.local import lifecycle
+    from core.packing.crypto import new_key_params
+    from core.recovery.publish import render_phase_catalog
+
+    async with await Service.start(tmp_path / "ws") as svc:
+        await lifecycle.phase_new(svc.db, svc.workspace, "p1")
+        await svc.import_now([str(CLAUDE_FIXTURES)])
+        sessions = sorted(s.id for s in await svc.list_sessions())
+        assert len(sessions) > 20
+        want = catalog.phase_catalog(
+            "p1", [await catalog.session_catalog(svc.db, sid) for sid in sessions]
+        )
+        assert catalog.decode(await render_phase_catalog(svc.db, "p1", None), "p1") == want
+        key = new_key_params(n=2**10).derive("correct horse battery staple")
+        sealed = await render_phase_catalog(svc.db, "p1", key)
+        assert catalog.decode(sealed, "p1", key) == want
+        empty = catalog.decode(await render_phase_catalog(svc.db, "nothing", None), "none")
+        assert empty == catalog.phase_catalog("nothing", [])

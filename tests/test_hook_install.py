@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from core.errors import BadInputError
 from core.hooks.install import (
     HOOK_EVENTS,
     TOOL_EVENTS,
+    default_command,
     default_settings_path,
     install,
     is_tierkeeper_command,
@@ -244,7 +246,11 @@ def test_default_settings_path_follows_claude_config_dir(
         ("/home/u/.venv/bin/tierkeeper hook", True),
         ("'/a b/tierkeeper' hook", True),
         ("/usr/bin/python3 -m core.hooks.record", True),
+        ("/opt/tierkeeper/tierkeeper-hook", True),
+        ('"C:/Program Files/Tierkeeper/tierkeeper-hook.exe"', True),
         ("tierkeeper hook install", False),
+        ("/opt/tierkeeper/tierkeeper-hook --verbose", False),
+        ("/opt/mytierkeeper-hook", False),
         ("mytierkeeper hook", False),
         ("echo tierkeeper hook", False),
         ("unbalanced 'quote", False),
@@ -261,3 +267,52 @@ def test_no_temp_files_left_behind(tmp_path: Path) -> None:
     names = os.listdir(tmp_path)
     assert "settings.json" in names
     assert all(n == "settings.json" or n.startswith("settings.json.bak-") for n in names)
+
+
+def test_upgrading_the_deb_swaps_tierkeeper_hook_for_the_hook_program(tmp_path: Path) -> None:
+    """Installs from before `tierkeeper-hook` wrote `tierkeeper hook`: one entry per event after."""
+    path = tmp_path / "settings.json"
+    write(path, USER_SETTINGS)
+    install(path, "/opt/tierkeeper/tierkeeper hook")
+
+    result = install(path, "/opt/tierkeeper/tierkeeper-hook")
+
+    assert sorted(result.events) == sorted(HOOK_EVENTS)
+    settings = read(path)
+    for event in HOOK_EVENTS:
+        ours = [c for c in commands(settings, event) if c.startswith("/opt/")]
+        assert ours == ["/opt/tierkeeper/tierkeeper-hook"]
+    uninstall(path)
+    assert json.dumps(read(path)) == json.dumps(USER_SETTINGS)
+
+
+def _frozen_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *programs: str) -> Path:
+    """A PyInstaller bundle's folder as the running program sees it (sys.frozen, sys.executable)."""
+    bundle = tmp_path / "opt dir" / "tierkeeper"
+    bundle.mkdir(parents=True)
+    for name in programs:
+        (bundle / name).write_bytes(b"")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(bundle / "tierkeeper"))
+    return bundle
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX program names and quoting")
+def test_frozen_install_writes_the_hook_program(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = _frozen_bundle(tmp_path, monkeypatch, "tierkeeper", "tierkeeper-hook")
+
+    command = default_command()
+
+    assert command == f"'{bundle}/tierkeeper-hook'"  # quoted: the path has a space
+    assert is_tierkeeper_command(command)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX program names and quoting")
+def test_frozen_bundle_without_hook_program_falls_back_to_tierkeeper_hook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = _frozen_bundle(tmp_path, monkeypatch, "tierkeeper")
+
+    assert default_command() == f"'{bundle}/tierkeeper' hook"

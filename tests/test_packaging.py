@@ -30,7 +30,7 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bundle = tmp / "bundle"
     (bundle / "_internal" / "resources").mkdir(parents=True)
     (bundle / "_internal" / "resources" / "pricing.toml").write_text("")
-    for program in ("tierkeeper", "tierkeeper-gui"):
+    for program in ("tierkeeper", "tierkeeper-gui", "tierkeeper-hook"):
         (bundle / program).write_text("#!/bin/sh\necho tierkeeper 0.0\n")
         (bundle / program).chmod(0o700)  # a strict umask: the package must fix modes
     return build_deb.build(bundle, tmp / "out", tmp / "work", sys.executable)
@@ -55,6 +55,10 @@ def test_both_programs_are_on_path_and_point_into_opt(tree: Path) -> None:
         assert str(link.readlink()) == f"/opt/tierkeeper/{program}"
         assert (tree / "opt" / "tierkeeper" / program).stat().st_mode & 0o777 == 0o755
     assert (tree / "opt" / "tierkeeper" / "_internal" / "resources" / "pricing.toml").is_file()
+    # the agent's hook program: run by its full path (settings written by `hook install`)
+    hook = tree / "opt" / "tierkeeper" / "tierkeeper-hook"
+    assert hook.stat().st_mode & 0o777 == 0o755
+    assert not (tree / "usr" / "bin" / "tierkeeper-hook").exists()
 
 
 def test_the_menu_entry_starts_the_window_with_the_themed_icon(tree: Path) -> None:

@@ -157,7 +157,7 @@ async def test_parts_go_up_while_the_producer_is_still_writing(
     assert result == "built" and seen_while_writing
     assert info.size == BIG
     assert info.sha256 == hashlib.sha256(data).hexdigest()
-    assert info.md5 == hashlib.md5(data).hexdigest()
+    assert info.md5 is None  # S3 keeps no MD5 of a multipart object: nothing to check one
     assert read_object(seaweed, bucket, KEY) == data
     parts = [hashlib.sha256(data[i : i + PART]).digest() for i in range(0, BIG, PART)]
     stat = await store.stat(KEY)

@@ -25,10 +25,11 @@ FILES = {
 def _write(files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
     out = io.BytesIO()
     tar = TarWriter(out)
-    digests = {
-        name: tar.add(fixed_member(name, len(data)), io.BytesIO(data))
-        for name, data in files.items()
-    }
+    digests = {}
+    for name, data in files.items():
+        sha = hashlib.sha256()
+        tar.add(fixed_member(name, len(data)), io.BytesIO(data), sha)
+        digests[name] = sha.hexdigest()
     tar.close()
     assert tar.size == len(out.getvalue())
     return out.getvalue(), digests
@@ -62,4 +63,4 @@ def test_gnu_tar_extracts_it(tmp_path: Path) -> None:
 def test_a_source_shorter_than_promised_is_refused() -> None:
     tar = TarWriter(io.BytesIO())
     with pytest.raises(ShortMemberError, match="3 bytes missing"):
-        tar.add(fixed_member("x", 10), io.BytesIO(b"1234567"))
+        tar.add(fixed_member("x", 10), io.BytesIO(b"1234567"), hashlib.sha256())

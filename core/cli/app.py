@@ -384,6 +384,11 @@ def hook(ctx: typer.Context) -> None:
 
 
 def _hook_command() -> str:
+    from core.hooks.install import frozen_hook_command
+
+    frozen = frozen_hook_command()  # the installed bundle's faster hook program
+    if frozen is not None:
+        return frozen
     exe = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
     if exe is not None and exe.name == "tierkeeper" and exe.exists():
         return f"{exe} hook"

@@ -43,6 +43,8 @@ HOOK_EVENTS = (
 # trigger, end reason), where leaving the matcher out means "always".
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse"})
 _MATCH_ALL = ("*", "")
+HOOK_PROGRAM = "tierkeeper-hook"
+"""The installed bundle's hook program (packaging/entry/tierkeeper_hook.py)."""
 _ATTEMPTS = 3
 
 JsonObject = dict[str, Any]
@@ -65,6 +67,9 @@ def default_settings_path() -> Path:
 
 def default_command() -> str:
     """An absolute command line for the hook, so it works whatever PATH Claude Code runs with."""
+    frozen = frozen_hook_command()
+    if frozen is not None:
+        return frozen
     exe = Path(sys.executable)
     script = exe.with_name("tierkeeper.exe" if os.name == "nt" else "tierkeeper")
     if script.is_file():
@@ -73,6 +78,19 @@ def default_command() -> str:
     if found:
         return f"{_quote(found)} hook"
     return f"{_quote(str(exe))} -m core.hooks.record"
+
+
+def frozen_hook_command() -> str | None:
+    """The bundle's `tierkeeper-hook` beside the running program, when running frozen.
+
+    The installed bundle (PyInstaller) has a hook program of its own, which
+    starts in less than half the time of `tierkeeper hook`: the hook runs on
+    every tool call, and `tierkeeper` carries the whole application.
+    """
+    if not getattr(sys, "frozen", False):
+        return None
+    program = Path(sys.executable).with_name(HOOK_PROGRAM + (".exe" if os.name == "nt" else ""))
+    return _quote(str(program)) if program.is_file() else None
 
 
 def is_tierkeeper_command(command: str) -> bool:
@@ -85,6 +103,8 @@ def is_tierkeeper_command(command: str) -> bool:
         return False
     program = words[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
     if program in ("tierkeeper", "tierkeeper.exe") and words[1:] == ["hook"]:
+        return True
+    if program.removesuffix(".exe") == HOOK_PROGRAM and len(words) == 1:
         return True
     return any(a == "-m" and b == "core.hooks.record" for a, b in pairwise(words))
 

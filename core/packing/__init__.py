@@ -36,11 +36,12 @@ class Packed:
     """What a packing step produced: digests of the input and of the stored bytes.
 
     `md5` is kept because Google Drive reports `md5Checksum` for uploads, so an
-    upload can be checked without downloading it again.
+    upload can be checked without downloading it again; empty where nothing would
+    check it (a multipart upload to S3, whose ETag is no MD5 of the object).
     """
 
     raw_size: int
-    raw_sha256: str
+    raw_sha256: str | None
     size: int
     sha256: str
     md5: str

@@ -77,11 +77,15 @@ class ManifestFile(_Strict):
 
     name: str
     size: Size
-    sha256: Sha256
+    sha256: Sha256 | None
+    """None for a phase tarball: its members carry their own digests, `stored_sha256`
+    checks the object, and a digest of the whole raw stream would cost a third pass
+    over gigabytes."""
     stored_name: str
     stored_size: Size
     stored_sha256: Sha256
-    stored_md5: Md5
+    stored_md5: Md5 | None = None
+    """None for a phase tarball streamed to S3, which reports no MD5 for it to match."""
     remote_md5: Md5 | None = None
     remote_sha256: Sha256 | None = None
     members: tuple[ManifestMember, ...] = ()
@@ -101,7 +105,7 @@ class ManifestFile(_Strict):
             stored_name=stored_name,
             stored_size=packed.size,
             stored_sha256=packed.sha256,
-            stored_md5=packed.md5,
+            stored_md5=packed.md5 or None,
             members=tuple(
                 ManifestMember(name=m.name, size=m.size, sha256=m.sha256) for m in packed.members
             ),

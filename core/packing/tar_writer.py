@@ -9,8 +9,8 @@ on the way. The result reads back with `tarfile` in stream or random mode.
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
+from collections.abc import Callable
 from typing import IO, Protocol
 
 BLOCK = tarfile.BLOCKSIZE
@@ -39,35 +39,47 @@ def fixed_member(name: str, size: int, *, mtime: int = 0, mode: int = 0o644) -> 
     return info
 
 
+class Hash(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+
+def _update_now(hasher: Hash, data: bytes | memoryview) -> None:
+    hasher.update(data)
+
+
 class TarWriter:
-    def __init__(self, sink: Sink) -> None:
+    """`update` feeds a member's bytes to its hasher: at once by default, or handed to a
+    `Lane` so that hashing runs beside the writing."""
+
+    def __init__(
+        self, sink: Sink, *, update: Callable[[Hash, bytes | memoryview], None] = _update_now
+    ) -> None:
         self._sink = sink
+        self._update = update
         self.size = 0
 
     def _write(self, data: bytes | memoryview) -> None:
         self._sink.write(data)
         self.size += len(data)
 
-    def add(self, info: tarfile.TarInfo, source: IO[bytes]) -> str:
-        """Writes the member, reading exactly `info.size` bytes; returns their SHA-256.
+    def add(self, info: tarfile.TarInfo, source: IO[bytes], sha: Hash) -> None:
+        """Writes the member, reading exactly `info.size` bytes, each given to `sha`.
 
         A source that ends early raises ShortMemberError (the archive is then
         unusable: the caller abandons it), one with more bytes is not read further.
         """
         self._write(info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape"))
-        sha = hashlib.sha256()
         left = info.size
         while left:
             chunk = source.read(min(_COPY, left))
             if not chunk:
                 raise ShortMemberError(f"{info.name}: {left} bytes missing")
-            sha.update(chunk)
+            self._update(sha, chunk)
             self._write(chunk)
             left -= len(chunk)
         tail = info.size % BLOCK
         if tail:
             self._write(_ZEROS[: BLOCK - tail])
-        return sha.hexdigest()
 
     def close(self) -> None:
         """The end-of-archive marker: two zero blocks, then zeros to a whole record."""

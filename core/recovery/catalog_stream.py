@@ -25,6 +25,7 @@ from core.packing import Packed
 from core.packing.compress import HashingWriter
 from core.recovery.catalog import (
     CATALOG_VERSION,
+    KIND_PHASE,
     KIND_SESSION,
     SESSION_COLUMNS,
     SOURCE_COLUMNS,
@@ -98,28 +99,50 @@ class CatalogReader:
 
 def _write(conn: sqlite3.Connection, session_id: str, dst: Path) -> Packed:
     conn.execute("BEGIN")  # one snapshot of the session across the four queries
-    row = conn.execute(_SESSION_SQL, (session_id,)).fetchone()
-    if row is None:
-        raise BadInputError(f"No session {session_id!r} to describe")
     with open(dst, "wb") as fh:
         stored = HashingWriter(fh)
         cctx = zstandard.ZstdCompressor(level=3, write_checksum=True)
         with cctx.stream_writer(cast(IO[bytes], stored), closefd=False) as z:
             out = _Out(z)
-            head = {"catalog_version": CATALOG_VERSION, "kind": KIND_SESSION}
-            out.write(orjson.dumps(head, option=orjson.OPT_SORT_KEYS)[:-1])
-            out.write(b',"session":' + str(row[0]).encode())
-            out.write(b',"session_id":' + orjson.dumps(session_id))
-            for name, sql in (
-                ("sources", _SOURCES_SQL),
-                ("tool_calls", _TOOLS_SQL),
-                ("usage", _USAGE_SQL),
-            ):  # the keys in sorted order, as the canonical form has them
-                out.write(f',"{name}":['.encode())
-                _rows(conn.execute(sql, (session_id,)), out)
-                out.write(b"]")
-            out.write(b"}")
+            _session(conn, session_id, out)
     return Packed(out.raw_size, out.raw.hexdigest(), stored.size, stored.sha256, stored.md5)
+
+
+def write_phase(pool: ReadPool, phase: str, sink: IO[bytes]) -> None:
+    """Blocking. The phase catalog (`catalog.phase_catalog` of every session of the
+    phase, canonical JSON) as one checksummed zstd frame into `sink`, rendered a few
+    hundred rows at a time: an archive makes it while its tarball is being built, and
+    a phase's rows as Python dicts would sit in memory beside the compressor's."""
+    with pool.borrow() as conn:
+        conn.execute("BEGIN")  # one snapshot of the whole phase
+        ids = [str(r[0]) for r in conn.execute(
+            "SELECT id FROM sessions WHERE phase = ? ORDER BY id", (phase,))]  # fmt: skip
+        cctx = zstandard.ZstdCompressor(level=3, write_checksum=True)
+        with cctx.stream_writer(sink, closefd=False) as z:
+            out = _Out(z)
+            head = {"catalog_version": CATALOG_VERSION, "kind": KIND_PHASE, "phase": phase}
+            out.write(orjson.dumps(head, option=orjson.OPT_SORT_KEYS)[:-1] + b',"sessions":[')
+            for n, session_id in enumerate(ids):  # by id, as `phase_catalog` sorts them
+                if n:
+                    out.write(b",")
+                _session(conn, session_id, out)
+            out.write(b"]}")
+
+
+def _session(conn: sqlite3.Connection, session_id: str, out: _Out) -> None:
+    """One session's catalog object, keys in sorted order as the canonical form has them."""
+    row = conn.execute(_SESSION_SQL, (session_id,)).fetchone()
+    if row is None:
+        raise BadInputError(f"No session {session_id!r} to describe")
+    head = {"catalog_version": CATALOG_VERSION, "kind": KIND_SESSION}
+    out.write(orjson.dumps(head, option=orjson.OPT_SORT_KEYS)[:-1])
+    out.write(b',"session":' + str(row[0]).encode())
+    out.write(b',"session_id":' + orjson.dumps(session_id))
+    for name, sql in (("sources", _SOURCES_SQL), ("tool_calls", _TOOLS_SQL), ("usage", _USAGE_SQL)):
+        out.write(f',"{name}":['.encode())
+        _rows(conn.execute(sql, (session_id,)), out)
+        out.write(b"]")
+    out.write(b"}")
 
 
 def _rows(cursor: sqlite3.Cursor, out: _Out) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from typing import Any
 from core.config import EncryptionConfig
 from core.local import lifecycle
 from core.local.db.database import Database
-from core.packing.crypto import Key
-from core.recovery import catalog, index
+from core.local.db.read_pool import ReadPool
+from core.packing.crypto import Key, encrypt_stream
+from core.recovery import catalog, catalog_stream, index
 from core.remote.base import ObjectInfo, PutSource, Store
 from core.workspace import Workspace
 
@@ -98,11 +100,29 @@ async def publish_tier2_index(
         await put_bytes(store, CURRENT_PHASE, raw)
 
 
-async def publish_phase_catalog(db: Database, archive: Store, phase: str, key: Key | None) -> str:
-    ids = [r[0] for r in await db.fetchall(
-        "SELECT id FROM sessions WHERE phase = ? ORDER BY id", (phase,))]  # fmt: skip
-    docs = [await catalog.session_catalog(db, sid) for sid in ids]
-    data = await asyncio.to_thread(catalog.encode, catalog.phase_catalog(phase, docs), key)
+async def render_phase_catalog(db: Database, phase: str, key: Key | None) -> bytes:
+    """The phase catalog's bytes, ready to put. Apart from `put_phase_catalog` so an
+    archive can render it (SQLite writes the JSON, in a thread of its own) while its
+    tarball is still being built."""
+    return await asyncio.to_thread(_render, db.path, phase, key)
+
+
+def _render(db_path: Path, phase: str, key: Key | None) -> bytes:
+    pool = ReadPool(db_path)
+    try:
+        packed = io.BytesIO()
+        catalog_stream.write_phase(pool, phase, packed)
+    finally:
+        pool.close()
+    if key is None:
+        return packed.getvalue()
+    sealed = io.BytesIO()
+    packed.seek(0)
+    encrypt_stream(packed, sealed, key)
+    return sealed.getvalue()
+
+
+async def put_phase_catalog(archive: Store, phase: str, key: Key | None, data: bytes) -> str:
     where = phase_catalog_key(phase, key)
     await put_bytes(archive, where, data, keep_readable=True)
     return where

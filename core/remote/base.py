@@ -10,10 +10,11 @@ around a store, never inside it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast, runtime_checkable
 
 from core.errors import ExitCode, TierkeeperError
 
@@ -131,6 +132,26 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class BlockingBatch(Protocol):
+    """A store that can also be driven from one worker thread, several objects a call
+    (a folder target). A job that finds it (through the wrappers: `blocking_batch`) may
+    do a whole small session in one thread instead of crossing to the loop per object;
+    it asks for the capability, never for the kind of store."""
+
+    root: Path
+
+    def kept_scratch(self) -> Path: ...
+
+    def put_many(
+        self, items: Sequence[tuple[str, PutSource]], cancel: threading.Event
+    ) -> list[ObjectInfo]: ...
+
+    def read_small(self, key: str, cancel: threading.Event) -> bytes: ...
+
+    def write_error(self, err: OSError, path: Path) -> RemoteError: ...
+
+
 SESSIONS_AT_ONCE = 4
 """Sessions a job keeps in flight on a store that does not ask for another number."""
 
@@ -148,6 +169,21 @@ def concurrency(store: object) -> int:
             return wanted
         inner = getattr(inner, "inner", None)
     return SESSIONS_AT_ONCE
+
+
+def local_files(store: object) -> Callable[[str], Path | None] | None:
+    """The store's `local_file(key)` when it keeps objects as plain files on this machine
+    (a folder target), looking through the wrappers; else None.
+
+    A reader that only reads (an archive build) then opens the object where it lies
+    instead of copying it: the wrappers' retries and cache have nothing to add there."""
+    inner: object = store
+    while inner is not None:
+        found = getattr(inner, "local_file", None)
+        if callable(found):
+            return cast("Callable[[str], Path | None]", found)
+        inner = getattr(inner, "inner", None)
+    return None
 
 
 def check_key(key: str) -> str:

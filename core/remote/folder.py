@@ -34,6 +34,7 @@ import builtins
 import errno
 import functools
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -41,8 +42,9 @@ import sys
 import tempfile
 import threading
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar
 
@@ -103,9 +105,10 @@ class FolderStore:
         self.name = name
         self._xattrs = xattrs and sys.platform == "linux"
         self._swept = False
-        self._put_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._key_locks = _KeyLocks()
+        self._thread_scratch = threading.local()
+        self._kept: builtins.list[Path] = []
+        self._kept_lock = threading.Lock()
         self._real_root: Path | None = None
         self._sidecars: bool | None = None
         """Whether the backup holds digest sidecars at all (None: not looked yet)."""
@@ -125,12 +128,8 @@ class FolderStore:
         """Resumes by itself: the partial file's name is derived from key and content."""
         del resume
         self._check(key)
-        lock = self._put_locks.get(key)
-        if lock is None:
-            lock = self._put_locks[key] = asyncio.Lock()
-        async with lock:  # two puts of one key would share one partial file
-            notify = loop_notifier(progress)
-            return await self._in_thread(self._put_sync, key, source, notify)
+        notify = loop_notifier(progress)
+        return await self._in_thread(self._put_sync, key, source, notify)
 
     async def get(
         self,
@@ -167,7 +166,27 @@ class FolderStore:
         await self._in_thread(self._delete_sync, key)
 
     async def close(self) -> None:
-        """Nothing is held open between calls."""
+        """Nothing is held open between calls; scratch folders kept for threads go."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        if kept:
+            await asyncio.to_thread(_remove_all, kept)
+
+    def kept_scratch(self) -> Path:
+        """The calling thread's own scratch folder, kept until `close` (blocking).
+
+        For a caller that makes and puts a few files many times over (a backup's
+        sessions, each in one worker-thread call): a folder made and removed per
+        session cost more than the session's own file work. Files put from it with
+        `put_many` are moved into place; the caller removes any it did not put.
+        """
+        folder: Path | None = getattr(self._thread_scratch, "path", None)
+        if folder is None or not os.path.isdir(folder):  # noqa: PTH112 - hot path
+            folder = self.scratch()
+            self._thread_scratch.path = folder
+            with self._kept_lock:
+                self._kept.append(folder)
+        return folder
 
     def scratch(self) -> Path:
         """A new private folder on the target's disk, for files about to be put (blocking).
@@ -313,69 +332,140 @@ class FolderStore:
     def _put_sync(
         self, cancel: threading.Event, key: str, source: PutSource, notify: Callable[[int], None]
     ) -> ObjectInfo:
+        return self._put_all(cancel, [(key, source)], notify)[0]
+
+    def put_many(
+        self, items: Sequence[tuple[str, PutSource]], cancel: threading.Event
+    ) -> builtins.list[ObjectInfo]:
+        """Blocking, for a worker thread: several puts in one call, each as durable and
+        checked as one `put` (the same errors too), their renames sharing one fsync of
+        each folder. For a caller already in a thread that writes a handful of small
+        objects (a session's backup): a trip to the loop and back per object cost more
+        than the objects. A source made in a scratch folder is moved into place, not
+        linked: it is gone from there afterwards, even when the batch fails."""
+        for key, _ in items:
+            self._check(key)
+        if len({key for key, _ in items}) != len(items):
+            raise PermanentError("one key twice in one batch of puts")
+        return self._put_all(cancel, items, lambda _n: None, move=True)
+
+    def local_file(self, key: str) -> Path | None:
+        """Blocking: the object's own file, for a reader on this machine that only reads
+        it (an archive build), which then copies nothing; None when it is not there."""
+        self._check(key)
+        path = self._path(key)
+        return path if os.path.isfile(path) else None  # noqa: PTH113 - a str-built path
+
+    def read_small(self, key: str, cancel: threading.Event) -> bytes:
+        """Blocking, for a worker thread: a whole object (a manifest) read into memory."""
+        self._check(key)
+        out = io.BytesIO()
+        self._get_sync(cancel, key, out, 0, None, lambda _n: None)
+        return out.getvalue()
+
+    def _put_all(
+        self,
+        cancel: threading.Event,
+        items: Sequence[tuple[str, PutSource]],
+        notify: Callable[[int], None],
+        *,
+        move: bool = False,
+    ) -> builtins.list[ObjectInfo]:
+        keys = sorted({key for key, _ in items})
+        with self._key_locks.holding(keys):  # two puts of one key would share a partial
+            staged: builtins.list[_Staged] = []
+            where = self.root
+            try:
+                for key, source in items:
+                    staged.append(self._stage(cancel, key, source, notify, move=move))
+                folders: dict[str, Path] = {}
+                for one in staged:
+                    where = one.target
+                    # Never leave an old digest beside new bytes. A backup that never had
+                    # sidecars (checked once per store) has none to clear: no path to build.
+                    if not one.tagged or self._has_sidecars():
+                        one.sidecar = self._sidecar(one.key)
+                        _unlink_quietly(one.sidecar)
+                    one.temp.replace(one.target)
+                    one.placed = True
+                    folders[str(one.target.parent)] = one.target.parent
+                for folder in folders.values():
+                    _fsync_dir(folder)
+                for one in staged:
+                    if not one.tagged:
+                        assert one.sidecar is not None
+                        self._sidecars = True
+                        # Not fsynced: a sidecar lost or torn by a crash reads as "digest
+                        # unknown" (never a wrong digest), and two fsyncs per object would
+                        # double the cost of backing up many small sessions.
+                        _write_atomic(one.sidecar, orjson.dumps(one.record), durable=False)
+            except _Cancelled:
+                raise
+            except RemoteError as err:
+                if not isinstance(err, TransientError):
+                    _drop_unplaced(staged)
+                raise
+            except OSError as err:
+                mapped = self._map(err, where, "write to")
+                if not isinstance(mapped, TransientError):
+                    _drop_unplaced(staged)  # a full disk must not keep a dead partial
+                raise mapped from err
+        return [one.info() for one in staged]
+
+    def _stage(
+        self,
+        cancel: threading.Event,
+        key: str,
+        source: PutSource,
+        notify: Callable[[int], None],
+        *,
+        move: bool = False,
+    ) -> _Staged:
+        """The object's bytes whole and fsynced, digests on them, ready to be renamed into
+        place: under a partial name beside it, or (`move`) where the caller made them."""
         target = self._path(key)
-        temp = target.parent / partial_name(key, source.sha256)
-        record: dict[str, object] = {"sha256": source.sha256, "md5": source.md5}
-        tagged = False
+        one = _Staged(key, source, target, target.parent / partial_name(key, source.sha256))
 
         def seal(fd: int) -> None:
             """The file's final size and mtime, and its digests on it, before its fsync."""
-            nonlocal tagged
             st = os.fstat(fd)
-            record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
-            tagged = self._tag(fd, record)
+            one.record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+            one.tagged = self._tag(fd, one.record)
 
+        temp = one.temp
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            if move and self._in_scratch(source) and _sealed_whole(source, seal):
+                try:
+                    source.path.replace(temp)  # over a partial of an earlier attempt
+                except OSError:
+                    pass  # another filesystem mounted inside the root: link or copy it
+                else:
+                    notify(source.size)
+                    return one
             if self._adopt(source, temp, seal):
                 notify(source.size)
-            else:
-                had_partial = temp.exists()
-                ok = self._copy(cancel, source, temp, resume=True, notify=notify, seal=seal)
-                if not ok and had_partial:
-                    # The partial from an earlier attempt may be torn (a crash before its
-                    # fsync); only a fresh full copy can tell that from a changed source.
-                    ok = self._copy(cancel, source, temp, resume=False, notify=notify, seal=seal)
-                if not ok:
-                    _unlink_quietly(temp)
-                    raise PermanentError(
-                        f"{source.path} changed while it was being copied to {key!r}",
-                        hint="its checksum no longer matches; the backup will recompute it",
-                    )
-            # Never leave an old digest beside new bytes. A backup that never had
-            # sidecars (checked once per store) has none to clear: no path to build.
-            sidecar = self._sidecar(key) if not tagged or self._has_sidecars() else None
-            if sidecar is not None:
-                _unlink_quietly(sidecar)
-            temp.replace(target)
-            _fsync_dir(target.parent)
-            if not tagged:
-                assert sidecar is not None
-                self._sidecars = True
-                # Not fsynced: a sidecar lost or torn by a crash reads as "digest
-                # unknown" (never a wrong digest), and two fsyncs per object would
-                # double the cost of backing up many small sessions.
-                _write_atomic(sidecar, orjson.dumps(record), durable=False)
-        except _Cancelled:
-            raise
-        except RemoteError as err:
-            if not isinstance(err, TransientError):
+                return one
+            had_partial = temp.exists()
+            ok = self._copy(cancel, source, temp, resume=True, notify=notify, seal=seal)
+            if not ok and had_partial:
+                # The partial from an earlier attempt may be torn (a crash before its
+                # fsync); only a fresh full copy can tell that from a changed source.
+                ok = self._copy(cancel, source, temp, resume=False, notify=notify, seal=seal)
+            if not ok:
                 _unlink_quietly(temp)
+                raise PermanentError(
+                    f"{source.path} changed while it was being copied to {key!r}",
+                    hint="its checksum no longer matches; the backup will recompute it",
+                )
+        except (_Cancelled, RemoteError):
             raise
         except OSError as err:
             mapped = self._map(err, target, "write to")
             if not isinstance(mapped, TransientError):
                 _unlink_quietly(temp)  # a full disk must not keep a dead partial
             raise mapped from err
-        size, mtime_ns = record["size"], record["mtime_ns"]
-        assert isinstance(size, int) and isinstance(mtime_ns, int)
-        return ObjectInfo(
-            key=key,
-            size=size,
-            md5=source.md5,
-            sha256=source.sha256,
-            modified=mtime_ns / 1e9,
-        )
+        return one
 
     def _tag(self, fd: int, record: dict[str, object]) -> bool:
         """Digests as an extended attribute of the file: no second file to create and
@@ -397,24 +487,20 @@ class FolderStore:
         not from a scratch folder, or the filesystem has no hard links (FAT, some
         shares): the caller copies it instead.
         """
-        if str(Path(source.path).parent.parent) != str(self.root / SCRATCH_DIR):
+        if not self._in_scratch(source):
             return False
         _unlink_quietly(temp)  # a partial of an earlier attempt
         try:
             os.link(source.path, temp)
         except OSError:
             return False
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            whole = os.fstat(fd).st_size == source.size
-            if whole:
-                seal(fd)
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        whole = _sealed_whole(PutSource(temp, source.size, source.sha256, source.md5), seal)
         if not whole:
             _unlink_quietly(temp)
         return whole
+
+    def _in_scratch(self, source: PutSource) -> bool:
+        return str(Path(source.path).parent.parent) == str(self.root / SCRATCH_DIR)
 
     def _copy(
         self,
@@ -576,6 +662,75 @@ class FolderStore:
         _prune_empty(path.parent, self.root)
         _prune_empty(sidecar.parent, self.root / DIGESTS_DIR)
         _fsync_dir(path.parent if path.parent.exists() else self.root)
+
+
+@dataclass(slots=True)
+class _Staged:
+    """One object of a put, written and fsynced under its partial name, not yet in place."""
+
+    key: str
+    source: PutSource
+    target: Path
+    temp: Path
+    record: dict[str, object] = field(default_factory=dict)
+    tagged: bool = False
+    placed: bool = False
+    sidecar: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.record.update(sha256=self.source.sha256, md5=self.source.md5)
+
+    def info(self) -> ObjectInfo:
+        size, mtime_ns = self.record["size"], self.record["mtime_ns"]
+        assert isinstance(size, int) and isinstance(mtime_ns, int)
+        return ObjectInfo(key=self.key, size=size, md5=self.source.md5,
+                          sha256=self.source.sha256, modified=mtime_ns / 1e9)  # fmt: skip
+
+
+class _KeyLocks:
+    """Keys being put, across threads: a batch and a single put of one key wait in turn."""
+
+    def __init__(self) -> None:
+        self._busy: set[str] = set()
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def holding(self, keys: builtins.list[str]) -> Iterator[None]:
+        with self._changed:
+            while not self._busy.isdisjoint(keys):
+                self._changed.wait()
+            self._busy.update(keys)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy.difference_update(keys)
+                self._changed.notify_all()
+
+
+def _sealed_whole(source: PutSource, seal: Callable[[int], None]) -> bool:
+    """Whether the file at `source.path` has the size the caller claims; if so, sealed
+    (`seal`: size, mtime and digests recorded on it) and fsynced."""
+    fd = os.open(source.path, os.O_RDONLY)
+    try:
+        whole = os.fstat(fd).st_size == source.size
+        if whole:
+            seal(fd)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return whole
+
+
+def _remove_all(folders: builtins.list[Path]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _drop_unplaced(staged: builtins.list[_Staged]) -> None:
+    for one in staged:
+        if not one.placed:
+            _unlink_quietly(one.temp)
 
 
 def _read_tag(path: Path) -> object:

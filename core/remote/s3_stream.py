@@ -47,6 +47,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from botocore.exceptions import ClientError
 
 from core.errors import StorageFullError
+from core.lane import Lane
 from core.remote.base import ObjectInfo, PermanentError, RemoteError, TransientError
 from core.remote.s3_errors import DIGEST_CODES, TRANSPORT_ERRORS, error_code, map_error
 from core.remote.s3_objects import COMPOSITE_EXTRA
@@ -130,7 +131,13 @@ class Part:
 
 class SpoolParts:
     """The producer's file object: spools to `fh`, hashes the whole object in order, and
-    hands on each part as soon as its last byte is in the file."""
+    hands on each part as soon as its last byte is in the file.
+
+    The hashing and writing run on a lane of their own: the producer (a phase
+    build feeding zstd) is the busiest thread of an archive, and this is a
+    fifth of its work. A failure there (a full disk, a part that gave up)
+    comes back from the producer's next `write`, or from `close`.
+    """
 
     def __init__(
         self,
@@ -148,15 +155,19 @@ class SpoolParts:
         self._fill = 0
         self._parts: list[Part] = []
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._lane = Lane()
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview, /) -> int:
         self._check()
+        chunk = data if isinstance(data, bytes) else bytes(data)  # the caller may reuse it
+        self._lane.then(lambda: self._take(chunk))
+        return len(chunk)
+
+    def _take(self, data: bytes) -> None:
         view = memoryview(data).cast("B")
         n = len(view)
         self._sha256.update(view)
-        self._md5.update(view)
         done = 0
         while done < n:
             take = min(n - done, self._part_size - self._fill)
@@ -168,13 +179,13 @@ class SpoolParts:
             if self._fill == self._part_size:
                 self._cut()
         self.size += n
-        return n
 
     def flush(self) -> None:
         """Every write goes straight to the file (unbuffered): nothing to flush."""
 
     def close(self) -> list[Part]:
         """Hands on the last part (short, or empty for an empty object); returns them all."""
+        self._lane.close()
         if self._fill or not self._parts:
             self._cut()
         return self._parts
@@ -187,13 +198,13 @@ class SpoolParts:
         self._fill = 0
         self._hand_off(part)
 
+    def abandon(self) -> None:
+        """Stops the lane of a build that failed: what it still held is not wanted."""
+        self._lane.abandon()
+
     @property
     def sha256(self) -> str:
         return self._sha256.hexdigest()
-
-    @property
-    def md5(self) -> str:
-        return self._md5.hexdigest()
 
 
 def _write_all(fh: BinaryIO, data: memoryview) -> None:
@@ -312,6 +323,7 @@ class StreamJob(Generic[_T]):
                     result = self._produce(produce, sink)
                     parts = sink.close()
                 except BaseException:
+                    sink.abandon()
                     self._halt.set()  # parts still queued are not worth sending now
                     raise
             self._check()
@@ -498,7 +510,7 @@ class StreamJob(Generic[_T]):
         if done.get("VersionId"):
             extra["version_id"] = str(done["VersionId"])
         return ObjectInfo(
-            key=self.req.key, size=sink.size, md5=sink.md5, sha256=sink.sha256, extra=extra
+            key=self.req.key, size=sink.size, md5=None, sha256=sink.sha256, extra=extra
         )
 
     def _already_there(self, size: int, expected: str) -> dict[str, Any]:

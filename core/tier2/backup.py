@@ -11,17 +11,17 @@ against it before anything is written where the user asked.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import os
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from core.cache.store import CachingStore
 from core.errors import BadInputError, NotFoundError
@@ -33,33 +33,43 @@ from core.packing.compress import decompress_file
 from core.packing.crypto import Key, WrongKeyError, decrypt_file, encrypt_file
 from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
-from core.packing.tarball import pack_tree
 from core.recovery.catalog import stored_name as catalog_name
 from core.recovery.catalog_stream import CatalogReader
-from core.remote.base import ObjectInfo, ObjectNotFound, PutSource, ResumeSlot, Store
+from core.remote.base import ObjectNotFound, PutSource, ResumeSlot, Store
 from core.remote.folder import FolderStore
+from core.tier2 import backup_direct
+from core.tier2.backup_rows import INSERT, BackupRows
 from core.tier2.encryption import KeyMissingError
+from core.tier2.session_layout import (
+    ENCRYPTED,
+    MANIFEST,
+    ONE_AT_A_TIME_ABOVE,
+    ROOT,
+    SNAPSHOTS,
+    SNAPSHOTS_DIR,
+    SourceRow,
+    check_remote,
+    pack_snapshots,
+    sealed_by,
+    session_facts,
+    session_prefix,
+    snapshot_names,
+    stored_names,
+    unchanged_since,
+)
 
 SlotFor = Callable[[str, str], ResumeSlot | None]
 """(key, packed SHA-256) → where that upload's resume handle is kept."""
 
-ROOT = "Tierkeeper"
-MANIFEST = "manifest.json"
-ENCRYPTED = ".enc"
-"""Suffix of a stored file encrypted on this machine (see core/packing/crypto.py)."""
-SNAPSHOTS = "snapshots.tar"
-SNAPSHOTS_DIR = "snapshots"
-"""Where a restore puts the session's state snapshots, under the destination folder."""
+__all__ = [
+    "ENCRYPTED", "MANIFEST", "ROOT", "SNAPSHOTS", "SNAPSHOTS_DIR", "BackupResult", "SlotFor",
+    "VerifyResult", "backup_session", "latest_backup", "put_checked", "restore_session",
+    "session_prefix", "uncached", "verify_backup",
+]  # fmt: skip
+
 FILES_AT_ONCE = 3
 """A session's files packed and uploaded at the same time (memory: a few MB each)."""
-ONE_AT_A_TIME_ABOVE = 32 << 20
-"""Source bytes above which a session's files and catalog go one after another."""
-
 _T = TypeVar("_T")
-
-
-def session_prefix(phase: str | None, session_id: str) -> str:
-    return f"{ROOT}/{phase or 'no-phase'}/sessions/session_{session_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,60 +82,9 @@ class BackupResult:
     stored_bytes: int
     unchanged: bool = False
     """Nothing to do: the newest verified backup on this target holds these very bytes."""
-
-
-def _snapshot_names(snapshots: Sequence[Path]) -> set[str]:
-    return {p.name.removesuffix(".zst") for p in snapshots}
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    id: int
-    path: str
-    kind: str
-    sha256: str | None
-    size: int
-
-
-def _facts(
-    conn: sqlite3.Connection, session_id: str, target: str
-) -> tuple[str | None, bool, list[_Source], str | None] | None:
-    """(phase, in backup only, source files, newest verified manifest on the target where
-    the session would go now) in one trip to the DB thread; None for an unknown session."""
-    row = conn.execute(
-        "SELECT phase, EXISTS(SELECT 1 FROM recovered WHERE session_id = s.id "
-        "AND restored_at IS NULL) FROM sessions s WHERE id = ?",
-        (session_id,),
-    ).fetchone()
-    if row is None:
-        return None
-    phase = row[0]
-    sources = [
-        _Source(int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4] or 0))
-        for r in conn.execute(
-            "SELECT id, path, kind, sha256, size FROM sources WHERE session_id = ? "
-            "ORDER BY role, path",
-            (session_id,),
-        )
-    ]
-    held = conn.execute(
-        "SELECT manifest FROM backups WHERE session_id = ? AND target = ? AND prefix = ? "
-        "AND verify_status = 'ok' ORDER BY id DESC LIMIT 1",
-        (session_id, target, session_prefix(phase, session_id)),
-    ).fetchone()
-    return phase, bool(row[1]), sources, None if held is None else str(held[0])
-
-
-def _unchanged(sources: list[_Source], snapshots: Sequence[Path], previous: Manifest) -> bool:
-    """Every source file already there with the same digest, and no snapshot it lacks."""
-    held = {f.name: f for f in previous.files}
-    for source in sources:
-        entry = held.get(Path(source.path).name)
-        if entry is None or entry.sha256 != source.sha256:
-            return False
-    tarball = held.get(SNAPSHOTS)
-    backed = {m.name for m in tarball.members} if tarball is not None else set()
-    return _snapshot_names(snapshots) <= backed
+    recorded: asyncio.Future[int] | None = None
+    """With the job's `rows`: the backup's row id once written (`backup_id` is 0 until
+    then); whatever counts the backup as recorded must await it."""
 
 
 async def _together(work: list[Awaitable[_T]]) -> list[_T]:
@@ -182,29 +141,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _stored_names(paths: list[str]) -> list[str]:
-    """`<file name>.zst`, numbered when two source files share a name."""
-    seen: dict[str, int] = {}
-    out = []
-    for path in paths:
-        name = Path(path).name
-        n = seen.get(name, 0)
-        seen[name] = n + 1
-        out.append(f"{name}.zst" if n == 0 else f"{n}-{name}.zst")
-    return out
-
-
-def _check_remote(entry: ManifestFile, info: ObjectInfo) -> list[str]:
-    problems = []
-    if info.size != entry.stored_size:
-        problems.append(f"{entry.stored_name}: size {info.size}, expected {entry.stored_size}")
-    if info.sha256 is not None and info.sha256 != entry.stored_sha256:
-        problems.append(f"{entry.stored_name}: SHA-256 reported by the store differs")
-    if info.md5 is not None and info.md5 != entry.stored_md5:
-        problems.append(f"{entry.stored_name}: MD5 reported by the store differs")
-    return problems
-
-
 async def put_checked(
     store: Store,
     prefix: str,
@@ -229,7 +165,7 @@ async def put_checked(
     entry = ManifestFile.from_packed(name, stored, packed).model_copy(
         update={"remote_md5": info.md5, "remote_sha256": info.sha256}
     )
-    problems = _check_remote(entry, info)
+    problems = check_remote(entry, info)
     if problems:
         raise IntegrityError(
             "The store reports something other than what was uploaded: " + "; ".join(problems),
@@ -246,18 +182,81 @@ async def backup_session(
     *,
     slot_for: SlotFor | None = None,
     progress: Callable[[int], None] | None = None,
-    snapshots: Sequence[Path] = (),
+    snapshots: Sequence[Path] | Callable[[], Sequence[Path]] = (),
     key: Key | None = None,
     reads: ReadPool | None = None,
+    rows: BackupRows | None = None,
 ) -> BackupResult:
-    """`snapshots` (the session's `.json.zst` state files) go into one tarball,
-    decompressed and compressed again with long-distance matching: successive
-    snapshots of one session are near-duplicates, and a long window makes
-    each one after the first cost almost nothing.
+    """`snapshots` (the session's `.json.zst` state files, or what lists them, called in
+    a worker thread) go into one tarball, decompressed and compressed again with
+    long-distance matching: successive snapshots of one session are near-duplicates,
+    and a long window makes each one after the first cost almost nothing.
 
     `reads` (the job's, kept across its sessions) reads the session's stored
-    bytes and rows in worker threads; without one, this call opens its own."""
-    facts = await db.call(lambda conn: _facts(conn, session_id, target))
+    bytes and rows in worker threads; without one, this call opens its own.
+    `rows` (the job's) writes the backup's row in the background: see
+    `BackupResult.recorded`.
+
+    A folder target takes the one-thread path (core/tier2/backup_direct.py);
+    other stores, long sessions and a folder that fails transiently, this one."""
+    listed = snapshots if callable(snapshots) else functools.partial(list, snapshots)
+    to = backup_direct.route(store)
+    if to is not None:
+        pool = reads if reads is not None else ReadPool(db.path)
+        try:
+            done = await backup_direct.back_up(to, pool, target, session_id, listed, key)
+        finally:
+            if pool is not reads:
+                pool.close()
+        if done is not None:
+            return await _recorded(db, target, session_id, done, progress, rows)
+    return await _backup_async(
+        db, store, target, session_id, slot_for=slot_for, progress=progress,
+        snapshots=await asyncio.to_thread(listed), key=key, reads=reads, rows=rows,
+    )  # fmt: skip
+
+
+async def _recorded(
+    db: Database,
+    target: str,
+    session_id: str,
+    done: backup_direct.Done,
+    progress: Callable[[int], None] | None,
+    rows: BackupRows | None,
+) -> BackupResult:
+    if done.unchanged:
+        return BackupResult(0, session_id, done.prefix, 0, 0, 0, unchanged=True)
+    if progress is not None:
+        progress(done.moved)
+    data = done.manifest
+    raw = sum(e.size for e in done.entries)
+    stored_bytes = sum(e.stored_size for e in done.entries) + len(data)
+    now = _now()
+    params = (session_id, target, done.phase, done.prefix, data.decode(), raw, stored_bytes,
+              now, now, "ok")  # fmt: skip
+    if rows is not None:
+        return BackupResult(0, session_id, done.prefix, len(done.entries), raw, stored_bytes,
+                            recorded=rows.add(params))  # fmt: skip
+    backup_id = await db.execute(INSERT, params)
+    return BackupResult(backup_id, session_id, done.prefix, len(done.entries), raw, stored_bytes)
+
+
+async def _backup_async(
+    db: Database,
+    store: Store,
+    target: str,
+    session_id: str,
+    *,
+    slot_for: SlotFor | None,
+    progress: Callable[[int], None] | None,
+    snapshots: Sequence[Path],
+    key: Key | None,
+    reads: ReadPool | None,
+    rows: BackupRows | None,
+) -> BackupResult:
+    """Each file a task of its own, through the store's async protocol: what a remote
+    whose cost is round trips (Drive) needs, many in flight at once."""
+    facts = await db.call(lambda conn: session_facts(conn, session_id, target))
     if facts is None:
         raise NotFoundError(f"No session {session_id!r}", hint="`tierkeeper sessions` lists them")
     phase, backup_only, sources, held = facts
@@ -267,15 +266,15 @@ async def backup_session(
     if not sources and not snapshots:
         raise BadInputError(f"Session {session_id} has no stored files to back up")
     previous = None if held is None else Manifest.parse(held.encode())
-    if previous is not None and _unchanged(sources, snapshots, previous):
+    if previous is not None and unchanged_since(sources, snapshots, previous):
         return BackupResult(0, session_id, prefix, 0, 0, 0, unchanged=True)
     # Snapshots pruned from Tier 1 after an earlier backup are still in its tarball:
     # keep that tarball (same key) rather than replace it with fewer snapshots.
     old_tar = previous.file(SNAPSHOTS) if previous is not None else None
-    keep_old_tar = old_tar is not None and _snapshot_names(snapshots) <= {
+    keep_old_tar = old_tar is not None and snapshot_names(snapshots) <= {
         m.name for m in old_tar.members
     }
-    names = _stored_names([s.path for s in sources] + [SNAPSHOTS])  # never two alike
+    names = stored_names([s.path for s in sources] + [SNAPSHOTS])  # never two alike
     # Packed files go where the store can take them without a copy (a folder target's
     # own disk); plaintext that is not what gets stored (before encryption, snapshots
     # unpacked for the tarball) stays local. Folders are made and removed off the event
@@ -317,7 +316,7 @@ async def backup_session(
                 await asyncio.to_thread(packed_path.unlink)
             return entry
 
-        async def source_file(source: _Source, stored: str) -> ManifestFile:
+        async def source_file(source: SourceRow, stored: str) -> ManifestFile:
             async with files_at_once:
                 packed_path = packs / stored
                 packing = asyncio.to_thread(
@@ -337,7 +336,7 @@ async def backup_session(
         async def snapshot_tarball() -> ManifestFile:
             async with files_at_once:
                 tarball = packs / names[-1]
-                packing = asyncio.to_thread(_pack_snapshots, list(snapshots), work, tarball)
+                packing = asyncio.to_thread(pack_snapshots, list(snapshots), work, tarball)
                 packed = await _writing(folder, packing, tarball)
                 return await upload(SNAPSHOTS, tarball.name, tarball, packed)
 
@@ -365,7 +364,7 @@ async def backup_session(
             session_id=session_id,
             phase=phase,
             files=tuple(entries),
-            **_sealed_by(key),
+            **sealed_by(key),
         )
         data = manifest.to_bytes()
         manifest_path = outbox / MANIFEST
@@ -392,12 +391,13 @@ async def backup_session(
         raise IntegrityError("The manifest read back from the store differs from the one written")
     raw = sum(e.size for e in entries)
     stored_bytes = sum(e.stored_size for e in entries) + len(data)
-    backup_id = await db.execute(
-        """INSERT INTO backups(session_id, target, phase, prefix, manifest, raw_bytes,
-           stored_bytes, created_at, verified_at, verify_status) VALUES (?,?,?,?,?,?,?,?,?,?)""",
-        (session_id, target, phase, prefix, data.decode(), raw, stored_bytes, _now(), _now(),
-         "ok"),
-    )  # fmt: skip
+    now = _now()
+    params = (session_id, target, phase, prefix, data.decode(), raw, stored_bytes, now, now,
+              "ok")  # fmt: skip
+    if rows is not None:
+        return BackupResult(0, session_id, prefix, len(entries), raw, stored_bytes,
+                            recorded=rows.add(params))  # fmt: skip
+    backup_id = await db.execute(INSERT, params)
     return BackupResult(backup_id, session_id, prefix, len(entries), raw, stored_bytes)
 
 
@@ -426,7 +426,7 @@ async def verify_backup(
         except ObjectNotFound:
             problems.append(f"{entry.stored_name}: missing from the target")
             continue
-        problems += _check_remote(entry, info)
+        problems += check_remote(entry, info)
         if deep and not problems:
             problems += await _deep_check(store, key, entry)
     status = "ok" if not problems else "failed"
@@ -507,25 +507,6 @@ async def restore_session(
             await asyncio.to_thread(decompress_file, packed, target, expect_sha256=entry.sha256)
             written.append(target)
     return written
-
-
-def _sealed_by(key: Key | None) -> dict[str, Any]:
-    if key is None:
-        return {}
-    return {"format_version": 2, "encryption": "aes-256-gcm", "key_id": key.key_id}
-
-
-def _pack_snapshots(snapshots: list[Path], work: Path, dst: Path) -> Packed:
-    plain = work / SNAPSHOTS_DIR
-    plain.mkdir()
-    files: list[tuple[str, Path]] = []
-    for snap in snapshots:
-        name = snap.name.removesuffix(".zst")
-        decompress_file(snap, plain / name)
-        files.append((name, plain / name))
-    packed = pack_tree(files, dst, level=3, long_distance=True)
-    shutil.rmtree(plain)
-    return packed
 
 
 def _check_key(manifest: Manifest, key: Key | None) -> None:

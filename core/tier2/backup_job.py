@@ -15,6 +15,7 @@ runs on after `target reconnect`.
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from core.packing import IntegrityError
 from core.packing.crypto import Key
 from core.recovery.publish import publish_tier2_index
 from core.remote.base import NeedsReconnect, Store, TransientError, concurrency
-from core.tier2.backup import backup_session
+from core.tier2.backup import BackupResult, backup_session
+from core.tier2.backup_rows import BackupRows
 from core.tier2.encryption import KeyMissingError, target_key
 from core.tier2.resume import SharedCheckpoint
 from core.tier2.retention import prune_local
@@ -76,7 +78,7 @@ async def run_backup(
     for sid in todo:
         queue.put_nowait(sid)
 
-    async def one(sid: str) -> None:
+    async def one(sid: str, group: asyncio.TaskGroup) -> None:
         failure: str | None = None
         result = None
         assert store is not None
@@ -88,14 +90,24 @@ async def run_backup(
                 sid,
                 slot_for=state.slot,
                 progress=on_bytes,
-                snapshots=await asyncio.to_thread(_snapshots, workspace.state, sid),
+                snapshots=functools.partial(_snapshots, workspace.state, sid),
                 key=key,
                 reads=reads,
+                rows=rows,
             )
         except (BadInputError, IntegrityError) as exc:
             failure = f"{sid}: {exc}"
         if result is not None and metrics is not None:
             metrics.ratio("session", result.raw_bytes, result.stored_bytes)
+        if result is not None and result.recorded is not None:
+            # done once its row is written; this worker goes on to the next session
+            group.create_task(finished(sid, result, failure))
+        else:
+            await finished(sid, result, failure)
+
+    async def finished(sid: str, result: BackupResult | None, failure: str | None) -> None:
+        if result is not None and result.recorded is not None:
+            await result.recorded
 
         def change(data: dict[str, Any]) -> bool:
             data["done_ids"] = [*data.get("done_ids", []), sid]
@@ -112,23 +124,24 @@ async def run_backup(
         await state.update(change, soon=True, steps_done=count)
         ctx.progress(items_done=len(state.data["done_ids"]), items_total=len(sessions))
 
-    async def worker() -> None:
+    async def worker(group: asyncio.TaskGroup) -> None:
         # A pause lets the sessions in flight finish and checkpoint: none is redone.
         while not queue.empty() and not ctx.pause_requested:
             ctx.check_cancelled()
-            await one(queue.get_nowait())
+            await one(queue.get_nowait(), group)
 
     ctx.pauses_at_checkpoints = True
 
     key: Key | None = None
     reads = ReadPool(db.path)
+    rows = BackupRows(db)
     try:
         if todo:
             key = await asyncio.to_thread(target_key, target, scope)
             store = open_store(target, scope, retry, metrics, cache)
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(concurrency(store), len(todo))):
-                    group.create_task(worker())
+                    group.create_task(worker(group))
             ctx.check_cancelled()  # paused between sessions: park now, the rest later
             # what a fresh machine reads first to rebuild its catalog (core/recovery)
             await publish_tier2_index(db, store, target.name, target.encryption, key, workspace)

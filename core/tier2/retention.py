@@ -63,7 +63,8 @@ def _backed_up(manifest: Manifest) -> dict[str, str]:
     """name → SHA-256 of every original the manifest holds (tarball members as tar/member)."""
     names: dict[str, str] = {}
     for entry in manifest.files:
-        names[entry.name] = entry.sha256
+        if entry.sha256 is not None:  # None only for a phase tarball, never in Tier 2
+            names[entry.name] = entry.sha256
         for member in entry.members:
             names[f"{entry.name}/{member.name}"] = member.sha256
     return names

@@ -32,8 +32,8 @@ from core.packing import IntegrityError, Packed
 from core.packing.compress import HashingWriter
 from core.packing.crypto import Key
 from core.packing.manifest import Manifest, ManifestFile
-from core.recovery.publish import publish_phase_catalog, publish_tier3_index
-from core.remote.base import ObjectInfo, PutSource, ResumeSlot, Store
+from core.recovery.publish import publish_tier3_index, put_phase_catalog, render_phase_catalog
+from core.remote.base import ObjectInfo, PutSource, ResumeSlot, Store, local_files
 from core.remote.s3_objects import COMPOSITE_EXTRA
 from core.tier2.backup import ENCRYPTED
 from core.tier3.phase_pack import (
@@ -128,16 +128,48 @@ async def archive_phase(
     def fetch(key: str, dest: BinaryIO) -> None:  # called from the packing thread
         asyncio.run_coroutine_threadsafe(source.get(key, dest), loop).result()
 
+    borrow = local_files(source)  # a folder target: read in place, no copy
+
     def moved(n: int) -> None:
         if progress is not None:
             loop.call_soon_threadsafe(progress, n)
 
     def produce(out: Sink) -> Built:  # on a worker thread
         def build(sink: Sink) -> Built:
-            return build_phase_tarball(phase, sources, sink, fetch, key=source_key, progress=moved)
+            return build_phase_tarball(
+                phase, sources, sink, fetch, key=source_key, progress=moved, borrow=borrow
+            )
 
         return build(out) if archive_key is None else build_sealed(build, out, archive_key)
 
+    # the sessions' catalog rows, readable without a thaw (core/recovery): rendered while
+    # the tarball builds, put only once it is up, before the manifest
+    rendering = asyncio.create_task(render_phase_catalog(db, phase, archive_key))
+    try:
+        return await _archive(
+            db, phase, sources, produce, rendering, source_name=source_name,
+            archive=archive, archive_name=archive_name, archive_key=archive_key,
+            resume=resume, encryption=encryption,
+        )  # fmt: skip
+    finally:
+        rendering.cancel()  # nothing to do once it is done
+        await asyncio.gather(rendering, return_exceptions=True)  # its failure is seen
+
+
+async def _archive(
+    db: Database,
+    phase: str,
+    sources: list[SessionSource],
+    produce: Callable[[Sink], Built],
+    rendering: asyncio.Task[bytes],
+    *,
+    source_name: str,
+    archive: Store,
+    archive_name: str,
+    archive_key: Key | None,
+    resume: Callable[[str, str], ResumeSlot | None] | None,
+    encryption: EncryptionConfig | None,
+) -> ArchiveResult:
     key = tarball_key(phase) + (ENCRYPTED if archive_key is not None else "")
     stored_name = key
     streaming = stream_control(archive)
@@ -168,8 +200,7 @@ async def archive_phase(
         if archive_key is not None
         else {}
     )
-    # the sessions' catalog rows, readable without a thaw (core/recovery), before the manifest
-    await publish_phase_catalog(db, archive, phase, archive_key)
+    await put_phase_catalog(archive, phase, archive_key, await rendering)
     manifest = Manifest(phase=phase, long_distance=True, files=(entry,), **sealed_by)
     data = manifest.to_bytes()
     await _put_bytes(archive, manifest_key(phase), data)
@@ -198,7 +229,7 @@ def _check(entry: ManifestFile, size: int, sha256: str | None, md5: str | None) 
         problems.append(f"size {size}, expected {entry.stored_size}")
     if sha256 is not None and sha256 != entry.stored_sha256:
         problems.append("the SHA-256 the archive reports differs")
-    if md5 is not None and md5 != entry.stored_md5:
+    if md5 is not None and entry.stored_md5 is not None and md5 != entry.stored_md5:
         problems.append("the MD5 the archive reports differs")
     if problems:
         raise IntegrityError(
@@ -219,9 +250,9 @@ def _check_composite(entry: ManifestFile, reported: ObjectInfo, stat: ObjectInfo
 
 
 def _packed(built: Built, size: int, sha256: str | None, md5: str | None) -> Packed:
-    if sha256 is None or md5 is None:
+    if sha256 is None:
         raise IntegrityError("The archive store did not report the digests of what it sent")
-    return Packed(built.raw_size, built.raw_sha256, size, sha256, md5, built.members)
+    return Packed(built.raw_size, None, size, sha256, md5 or "", built.members)
 
 
 def _produce_file(produce: Callable[[Sink], Built], path: Path) -> Packed:
@@ -229,7 +260,7 @@ def _produce_file(produce: Callable[[Sink], Built], path: Path) -> Packed:
     with open(path, "wb") as fh:
         out = HashingWriter(fh)
         built = produce(out)
-    return Packed(built.raw_size, built.raw_sha256, out.size, out.sha256, out.md5, built.members)
+    return Packed(built.raw_size, None, out.size, out.sha256, out.md5, built.members)
 
 
 async def _put_bytes(store: Store, key: str, data: bytes) -> None:

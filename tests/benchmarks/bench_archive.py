@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -35,7 +34,16 @@ from core.remote.s3 import S3Settings, S3Store
 from core.service import Service
 from core.tier3.archive import archive_phase
 from tests.benchmarks.claude_gen import ensure_projects
-from tests.benchmarks.measure import Result, Row, cache_dir, dir_size, log, mb, scratch_parent
+from tests.benchmarks.measure import (
+    Result,
+    Row,
+    cache_dir,
+    dir_size,
+    log,
+    mb,
+    run_own_peak,
+    scratch_parent,
+)
 from tests.s3_server.seaweed import running_seaweed
 
 NAME = "archive"
@@ -117,8 +125,7 @@ async def _archive(root: Path, kind: str, endpoint: str, bucket: str) -> dict[st
         seconds = time.perf_counter() - t0
         await store.close()
     return {"seconds": seconds, "tarball_raw": float(result.raw_bytes),
-            "stored": float(result.stored_bytes), "sessions": float(result.sessions),
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+            "stored": float(result.stored_bytes), "sessions": float(result.sessions)}  # fmt: skip
 
 
 def _archive_in_child(root: Path, kind: str, endpoint: str, bucket: str) -> dict[str, float]:
@@ -127,11 +134,12 @@ def _archive_in_child(root: Path, kind: str, endpoint: str, bucket: str) -> dict
         "from tests.benchmarks.bench_archive import _archive; "
         "print(json.dumps(asyncio.run(_archive(Path(sys.argv[1]), *sys.argv[2:]))))"
     )
-    done = subprocess.run(
+    stdout, peak_mib = run_own_peak(
         [sys.executable, "-c", code, str(root), kind, endpoint, bucket],
-        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    out: dict[str, float] = orjson.loads(done.stdout.strip().splitlines()[-1])
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    out: dict[str, float] = orjson.loads(stdout.strip().splitlines()[-1])
+    out["rss_mb"] = peak_mib * 1.048576  # MB, as the goal is written
     return out
 
 
@@ -154,6 +162,10 @@ def _restic(root: Path, data: Path, endpoint: str, bucket: str, s3: Any) -> dict
 
 def _floor(root: Path, data: Path, s3: Any, bucket: str) -> dict[str, float]:
     out = root / f"floor-{bucket}.tar.zst"
+    # read once, untimed: the archive reads a Tier 2 copy just written (in the page
+    # cache), so the floor must not pay for a cold disk either
+    subprocess.run(f"tar -C '{data.parent}' -cf - '{data.name}' | cat > /dev/null", shell=True,
+                   check=True)  # fmt: skip
     t0 = time.perf_counter()
     subprocess.run(
         f"tar -C '{data.parent}' -cf - '{data.name}' | zstd -3 -q -T1 -o '{out}'",
@@ -196,9 +208,9 @@ def run(quick: bool) -> Result:
                     f"{rate / 1e6:.1f} MB/s", "≥ 0.8 × tar \\| zstd -3 + upload",
                     rate / floor_rate >= GOAL_RATIO, f"{floor_rate / 1e6:.1f} MB/s",
                     f"{rate / floor_rate:.2f}×"),
+                # no goal of its own (issue 4's 0.10 is Tier 2's); restic's row compares
                 Row(f"Archive: bytes stored ÷ raw, {label}", f"{ours['stored'] / raw:.3f}",
-                    "≤ 0.10", ours["stored"] / raw <= 0.10,
-                    f"{floor['size'] / raw:.3f} (tar \\| zstd -3)", "—"),
+                    "—", None, f"{floor['size'] / raw:.3f} (tar \\| zstd -3)", "—"),
                 Row(f"Archive: peak RSS of the archiving process, {label}",
                     f"{ours['rss_mb']:.0f} MB", "< 250 MB", ours["rss_mb"] < 250, "—", "—"),
             ]  # fmt: skip
@@ -225,10 +237,10 @@ def run(quick: bool) -> Result:
         "target, and the phase closed (not timed). Timed: `archive_phase` from that folder to "
         "an S3 target on SeaweedFS (loopback): every Tier 2 artifact read back and checked, "
         "decompressed into one tar stream compressed with zstd 3 and long-distance matching "
-        "(128 MiB window), whose 8 MiB parts go up (our own multipart code, SHA-256 checksums "
+        "(32 MiB window), whose 8 MiB parts go up (our own multipart code, SHA-256 checksums "
         "the server verifies) while the rest is still being built, the manifest written and "
         "read back — in a process of its own, whose "
-        "peak RSS is reported. Floor: `tar | zstd -3 -T1` of "
+        "peak RSS is read with wait4 by a small launcher. Floor: `tar | zstd -3 -T1` of "
         "the same raw files into one file plus one boto3 upload of it to the same server."
     )
     res.details = details

@@ -130,3 +130,29 @@ def scratch_parent() -> Path | None:
     """Where temporary folders go: $BENCH_TMP if set, else the system default."""
     env = os.environ.get("BENCH_TMP")
     return Path(env) if env else None
+
+
+_LAUNCH = (
+    "import os, sys\n"
+    "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "print(usage.ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
+def run_own_peak(argv: list[str], **kwargs: Any) -> tuple[str, float]:
+    """Runs a program to the end; its stdout and its own peak RSS in MiB.
+
+    A child's peak RSS keeps what it had before its exec, and a child forked
+    from a benchmark (hundreds of MB after its set-up) starts with all of it:
+    so a small launcher starts the program and reads its peak from wait4.
+    """
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _LAUNCH, *argv], check=True, capture_output=True, text=True,
+        **kwargs,
+    )  # fmt: skip
+    peak_kb = int(done.stderr.strip().splitlines()[-1])
+    return done.stdout, peak_kb / 1024

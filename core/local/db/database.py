@@ -159,6 +159,24 @@ class Database:
         self._committed([sql], start)
         return rowid
 
+    async def insert_many(self, sql: str, rows: Sequence[Params]) -> list[int]:
+        """Several inserts in one transaction and one trip to the connection's thread;
+        their rowids in order. For rows that arrive together (a backup's sessions)."""
+        start = time.perf_counter()
+        async with self._write_lock:
+            work = asyncio.ensure_future(
+                self._conn._execute(_insert_all, self._conn._conn, sql, rows)  # type: ignore[no-untyped-call]
+            )
+            try:
+                rowids: list[int] = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                work.add_done_callback(lambda w: self._after(w, [sql], start))
+                raise
+            except sqlite3.Error as exc:
+                raise translate_error(exc, self.path) from exc
+        self._committed([sql], start)
+        return rowids
+
     async def call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         """`fn(connection)` on the connection's own thread: several reads that belong
         together in one trip. Reads only; a write goes through `transaction`."""
@@ -171,7 +189,7 @@ class Database:
             self.on_query("read", time.perf_counter() - start)
         return result
 
-    def _after(self, work: asyncio.Future[int], statements: list[str], start: float) -> None:
+    def _after(self, work: asyncio.Future[Any], statements: list[str], start: float) -> None:
         if not work.cancelled() and work.exception() is None:
             self._committed(statements, start)
 
@@ -281,6 +299,18 @@ def _write_alone(raw: sqlite3.Connection, sql: str, params: Params) -> int:
             raw.execute("ROLLBACK")
         raise
     return rowid
+
+
+def _insert_all(raw: sqlite3.Connection, sql: str, rows: Sequence[Params]) -> list[int]:
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        rowids = [_write(raw, sql, params) for params in rows]
+        raw.execute("COMMIT")
+    except BaseException:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+    return rowids
 
 
 def _split_sql(script: str) -> list[str]:
