@@ -127,6 +127,21 @@ async def test_a_damaged_tier2_copy_stops_the_archive_before_any_upload(
     assert [p for p in glacier.rglob("*") if p.is_file()] == []
 
 
+async def test_sessions_without_a_verified_backup_there_are_named(
+    closed_phase: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
+    ws, tier2, ids = closed_phase
+    async with await Service.start(ws) as svc:
+        with pytest.raises(BadInputError, match="no verified backup on t9") as caught:
+            await archive_phase(
+                svc.db, "p1", source=FolderStore(tier2, name="t9"), source_name="t9",
+                archive=FolderStore(tmp_path, name="deep"), archive_name="deep",
+            )  # fmt: skip
+    assert "2 session(s)" in str(caught.value)
+    assert all(sid in str(caught.value) for sid in ids)
+    assert caught.value.hint is not None and "backup --target t9" in caught.value.hint
+
+
 async def test_an_open_phase_is_not_archived(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     tk(ws, "phase", "new", "live")

@@ -207,3 +207,32 @@ async def test_closing_needs_a_phase_and_a_known_one(tmp_path: Path) -> None:
     upload = result["upload"]  # no target: the review stays local, and says so
     assert isinstance(upload, dict) and upload["target"] is None and "stays local" in upload["note"]
     assert (tmp_path / "ws" / "phases" / "empty" / "phase_insights.md").is_file()
+
+
+async def test_reviewing_a_closed_phase_again_with_the_target_away_says_it_waits(
+    tmp_path: Path,
+) -> None:
+    """The review is written here; only its upload waits: that is no failure (exit 4)."""
+    import subprocess
+    import sys
+
+    from core.errors import ExitCode
+    from tests.support import REPO
+
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    async with await Service.start(ws, retry=FAST, schedule=False) as svc:
+        await phase_with_a_session(svc)
+        await svc.add_folder_target("usb", str(disk))
+        await finished(svc, (await svc.start_backup([], "usb")).id)
+        await finished(svc, (await svc.start_phase_close()).id)
+    disk.rename(tmp_path / "unplugged")
+    report = ws / "phases" / "p1" / "phase_insights.md"
+    report.unlink()
+    proc = subprocess.run(
+        [sys.executable, "-m", "core.cli.entry", "review", "p1", "--workspace", str(ws)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == int(ExitCode.PARTIAL), proc.stderr
+    assert "waiting:" in proc.stderr and "usb" in proc.stderr
+    assert "error:" not in proc.stderr
+    assert report.is_file()  # written again before the upload met the missing disk

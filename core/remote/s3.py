@@ -229,7 +229,7 @@ class S3Store:
         )
         notify = loop_notifier(progress)
 
-        def work(client: Any, cancel: threading.Event) -> tuple[_T, ObjectInfo]:
+        def work(client: Callable[[], Any], cancel: threading.Event) -> tuple[_T, ObjectInfo]:
             with tempfile.TemporaryDirectory(prefix="tierkeeper-upload-") as tmp:
                 job: StreamJob[_T] = StreamJob(
                     client, request, handle, spool=Path(tmp) / "object",
@@ -242,7 +242,7 @@ class S3Store:
             lock = self._put_locks[key] = asyncio.Lock()
         async with lock:
             try:
-                return await self._run(f"upload {key}", work)
+                return await self._run(f"upload {key}", work, lazy=True)
             except ProducerFailed as failed:
                 raise failed.error from None
 
@@ -341,17 +341,25 @@ class S3Store:
     def _s3_key(self, key: str) -> str:
         return self.settings.root + check_key(key)
 
-    async def _run(self, what: str, fn: Callable[..., _T], *args: object) -> _T:
-        """Run `fn(client, cancel, *args)` on a worker; on cancellation, stop it and wait."""
+    async def _run(self, what: str, fn: Callable[..., _T], *args: object, lazy: bool = False) -> _T:
+        """Run `fn(client, cancel, *args)` on a worker; on cancellation, stop it and wait.
+        `lazy`: `fn` gets a function that returns the client, to make it when it needs it."""
         if self._closed:
             raise PermanentError(f"the S3 store {self.name} is closed")
-        return await on_worker(self._executor, lambda cancel: self._work(what, fn, cancel, args))
+        return await on_worker(
+            self._executor, lambda cancel: self._work(what, fn, cancel, args, lazy)
+        )
 
     def _work(
-        self, what: str, fn: Callable[..., _T], cancel: threading.Event, args: tuple[object, ...]
+        self,
+        what: str,
+        fn: Callable[..., _T],
+        cancel: threading.Event,
+        args: tuple[object, ...],
+        lazy: bool = False,
     ) -> _T:
         try:
-            return fn(self._client(), cancel, *args)
+            return fn(self._client if lazy else self._client(), cancel, *args)
         except Cancelled:
             raise
         except Exception as err:

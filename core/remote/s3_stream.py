@@ -286,7 +286,7 @@ class StreamJob(Generic[_T]):
 
     def __init__(
         self,
-        client: Any,
+        client: Callable[[], Any],
         request: StreamRequest,
         handle: str | None,
         *,
@@ -295,7 +295,7 @@ class StreamJob(Generic[_T]):
         notify: Callable[[int], None],
         save: Callable[[str | None], None],
     ) -> None:
-        self.client = client
+        self._client_of = client
         self.req = request
         self.upload_id = handle
         self.spool = spool
@@ -309,15 +309,25 @@ class StreamJob(Generic[_T]):
         self._halt = threading.Event()
         self._digest_failures = 0
         self._pool: ThreadPoolExecutor | None = None
+        self._opened: Future[None] = Future()
+
+    @property
+    def client(self) -> Any:
+        """The store's boto3 client, made on first use (loading botocore's models takes a
+        while: the producer is already building meanwhile)."""
+        return self._client_of()
 
     def run(self, produce: Callable[[SpoolParts], _T]) -> tuple[_T, ObjectInfo]:
         try:
-            self._open()
             with (
                 open(self.spool, "wb", buffering=0) as fh,
                 ThreadPoolExecutor(UPLOADERS, thread_name_prefix="s3-parts") as pool,
             ):
                 self._pool = pool
+                # the upload is opened beside the producer, not before it: parts wait for
+                # it (`_send`), and its failure stops the producer at its next write
+                self._opened = pool.submit(self._open)
+                self._opened.add_done_callback(self._done)
                 sink = SpoolParts(fh, self.req.part_size, self._hand_off, self._check)
                 try:
                     result = self._produce(produce, sink)
@@ -326,6 +336,7 @@ class StreamJob(Generic[_T]):
                     sink.abandon()
                     self._halt.set()  # parts still queued are not worth sending now
                     raise
+            self._opened.result()
             self._check()
             return result, self._complete(parts, sink)
         except Cancelled:
@@ -412,6 +423,7 @@ class StreamJob(Generic[_T]):
             self._halt.set()
 
     def _send(self, part: Part) -> None:
+        self._opened.result()  # its id saved, its finished parts listed
         if self._halt.is_set() or self.cancel.is_set():
             return
         have = self._listed.get(part.number)

@@ -81,21 +81,23 @@ async def phase_sources(db: Database, phase: str, tier2: str) -> list[SessionSou
         raise BadInputError(
             f"Phase {phase!r} is still open", hint=f"close it first: tierkeeper phase close {phase}"
         )
-    sessions = [r[0] for r in await db.fetchall(
-        "SELECT id FROM sessions WHERE phase = ? ORDER BY id", (phase,))]  # fmt: skip
-    if not sessions:
+    # every session with its newest verified backup there, in one query
+    rows = await db.fetchall(
+        """SELECT s.id, b.prefix, b.manifest FROM sessions s
+           LEFT JOIN backups b ON b.id = (
+               SELECT max(id) FROM backups
+               WHERE session_id = s.id AND target = ? AND verify_status = 'ok')
+           WHERE s.phase = ? ORDER BY s.id""",
+        (tier2, phase),
+    )
+    if not rows:
         raise BadInputError(f"Phase {phase!r} has no sessions to archive")
     sources, missing = [], []
-    for sid in sessions:
-        found = await db.fetchone(
-            "SELECT prefix, manifest FROM backups WHERE session_id = ? AND target = ? "
-            "AND verify_status = 'ok' ORDER BY id DESC LIMIT 1",
-            (sid, tier2),
-        )
-        if found is None:
+    for sid, prefix, manifest in rows:
+        if manifest is None:
             missing.append(sid)
             continue
-        sources.append(SessionSource(sid, str(found[0]), Manifest.parse(str(found[1]).encode())))
+        sources.append(SessionSource(sid, str(prefix), Manifest.parse(str(manifest).encode())))
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
