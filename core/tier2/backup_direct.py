@@ -126,27 +126,20 @@ async def back_up(
                 cache.cache.invalidate(cache.namespace, k)
 
 
+@dataclass(slots=True)
 class _Session:
-    def __init__(
-        self,
-        to: Route,
-        reads: ReadPool,
-        target: str,
-        session_id: str,
-        snapshots: Callable[[], Sequence[Path]],
-        key: Key | None,
-        cancel: threading.Event,
-        written: list[str],
-    ) -> None:
-        self.to = to
-        self.folder = to.folder
-        self.reads = reads
-        self.target = target
-        self.session_id = session_id
-        self.snapshots = snapshots
-        self.key = key
-        self.cancel = cancel
-        self.written = written
+    to: Route
+    reads: ReadPool
+    target: str
+    session_id: str
+    snapshots: Callable[[], Sequence[Path]]
+    key: Key | None
+    cancel: threading.Event
+    written: list[str]
+
+    @property
+    def folder(self) -> BlockingBatch:
+        return self.to.folder
 
     def run(self) -> Done | None:
         sid = self.session_id

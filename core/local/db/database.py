@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -145,37 +145,36 @@ class Database:
     async def execute(self, sql: str, params: Params = ()) -> int:
         """A single write in its own transaction (BEGIN, the write and COMMIT in one
         trip to the connection's thread); returns lastrowid."""
-        start = time.perf_counter()
-        async with self._write_lock:
-            work = asyncio.ensure_future(_on_thread(self._conn, _write_alone, sql, params))
-            try:
-                rowid = await asyncio.shield(work)
-            except asyncio.CancelledError:
-                # it commits all the same: whoever listens must still hear of it
-                work.add_done_callback(lambda w: self._after(w, [sql], start))
-                raise
-            except sqlite3.Error as exc:
-                raise translate_error(exc, self.path) from exc
-        self._committed([sql], start)
+        rowid: int = await self._one_trip_write(
+            sql, lambda: _on_thread(self._conn, _write_alone, sql, params)
+        )
         return rowid
 
     async def insert_many(self, sql: str, rows: Sequence[Params]) -> list[int]:
         """Several inserts in one transaction and one trip to the connection's thread;
         their rowids in order. For rows that arrive together (a backup's sessions)."""
+        rowids: list[int] = await self._one_trip_write(
+            sql,
+            lambda: self._conn._execute(_insert_all, self._conn._conn, sql, rows),  # type: ignore[no-untyped-call]
+        )
+        return rowids
+
+    async def _one_trip_write(self, sql: str, trip: Callable[[], Awaitable[_T]]) -> _T:
+        """A write that commits on the connection's thread in one trip. A caller that is
+        cancelled meanwhile does not stop it: it commits all the same, and whoever listens
+        for commits must still hear of it."""
         start = time.perf_counter()
         async with self._write_lock:
-            work = asyncio.ensure_future(
-                self._conn._execute(_insert_all, self._conn._conn, sql, rows)  # type: ignore[no-untyped-call]
-            )
+            work = asyncio.ensure_future(trip())
             try:
-                rowids: list[int] = await asyncio.shield(work)
+                result = await asyncio.shield(work)
             except asyncio.CancelledError:
                 work.add_done_callback(lambda w: self._after(w, [sql], start))
                 raise
             except sqlite3.Error as exc:
                 raise translate_error(exc, self.path) from exc
         self._committed([sql], start)
-        return rowids
+        return result
 
     async def call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         """`fn(connection)` on the connection's own thread: several reads that belong
