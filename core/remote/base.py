@@ -141,6 +141,8 @@ class BlockingBatch(Protocol):
 
     root: Path
 
+    def scratch(self) -> Path: ...
+
     def kept_scratch(self) -> Path: ...
 
     def put_many(
@@ -150,6 +152,16 @@ class BlockingBatch(Protocol):
     def read_small(self, key: str, cancel: threading.Event) -> bytes: ...
 
     def write_error(self, err: OSError, path: Path) -> RemoteError: ...
+
+
+def blocking_batch(store: object) -> BlockingBatch | None:
+    """The store under the wrappers when it takes blocking batches (a folder target)."""
+    inner: object = store
+    while inner is not None:
+        if isinstance(inner, BlockingBatch):
+            return inner
+        inner = getattr(inner, "inner", None)
+    return None
 
 
 SESSIONS_AT_ONCE = 4

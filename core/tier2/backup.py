@@ -35,8 +35,14 @@ from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
 from core.recovery.catalog import stored_name as catalog_name
 from core.recovery.catalog_stream import CatalogReader
-from core.remote.base import ObjectNotFound, PutSource, ResumeSlot, Store
-from core.remote.folder import FolderStore
+from core.remote.base import (
+    BlockingBatch,
+    ObjectNotFound,
+    PutSource,
+    ResumeSlot,
+    Store,
+    blocking_batch,
+)
 from core.tier2 import backup_direct
 from core.tier2.backup_rows import INSERT, BackupRows
 from core.tier2.encryption import KeyMissingError
@@ -102,7 +108,7 @@ async def _awaited(work: Awaitable[_T]) -> _T:
     return await work
 
 
-async def _writing(folder: FolderStore | None, work: Awaitable[_T], path: Path) -> _T:
+async def _writing(folder: BlockingBatch | None, work: Awaitable[_T], path: Path) -> _T:
     """Disk errors writing into a folder target's scratch are that target's errors: a
     full or unplugged backup disk, not a crash."""
     try:
@@ -114,16 +120,6 @@ async def _writing(folder: FolderStore | None, work: Awaitable[_T], path: Path) 
         if where is not None and not Path(os.fsdecode(where)).is_relative_to(folder.root):
             raise  # a local file (a snapshot being unpacked): not the target's
         raise folder.write_error(err, path) from err
-
-
-def _folder_store(store: Store) -> FolderStore | None:
-    """The folder store under the wrappers (retry, metering, cache), if it is one."""
-    inner: object = store
-    while inner is not None:
-        if isinstance(inner, FolderStore):
-            return inner
-        inner = getattr(inner, "inner", None)
-    return None
 
 
 def _local_dir() -> str:
@@ -279,7 +275,7 @@ async def _backup_async(
     # own disk); plaintext that is not what gets stored (before encryption, snapshots
     # unpacked for the tarball) stays local. Folders are made and removed off the event
     # loop: on a busy disk a removal waits for the journal, and every session with it.
-    folder = _folder_store(store)
+    folder = blocking_batch(store)  # a folder target: scratch on its own disk
     made: list[Path] = []
     own_reads = ReadPool(db.path) if reads is None else None
     pool = reads or own_reads
