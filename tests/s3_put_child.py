@@ -38,7 +38,8 @@ def stall_after(client: Any, parts: int) -> None:
     client.upload_part = upload_part
 
 
-async def main(source: PutSource, slot: Path, key: str) -> None:
+def stalling_store() -> S3Store:
+    """The store the environment names, whose parts stall after TK_S3_STALL_AFTER."""
     env = os.environ
     store = S3Store(
         S3Settings(bucket=env["TK_S3_BUCKET"], endpoint_url=env["TK_S3_ENDPOINT"],
@@ -48,6 +49,11 @@ async def main(source: PutSource, slot: Path, key: str) -> None:
         part_size=PART,
     )  # fmt: skip
     stall_after(store._client(), int(env["TK_S3_STALL_AFTER"]))
+    return store
+
+
+async def main(source: PutSource, slot: Path, key: str) -> None:
+    store = stalling_store()
     try:
         await store.put(key, source, resume=JsonFileSlot(slot))
     finally:

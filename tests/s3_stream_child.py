@@ -13,16 +13,14 @@ Environment: TK_S3_ENDPOINT, TK_S3_BUCKET, TK_S3_ACCESS, TK_S3_SECRET, TK_S3_STA
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.remote.s3 import S3Settings, S3Store
 from tests.drive_put_child import JsonFileSlot
-from tests.s3_put_child import PART, stall_after
+from tests.s3_put_child import stalling_store
 
 
 def seeded_producer(size: int, seed: int, block: int = 256 * 1024) -> Callable[[Any], int]:
@@ -41,15 +39,7 @@ def seeded_producer(size: int, seed: int, block: int = 256 * 1024) -> Callable[[
 
 
 async def main(slot: Path, key: str, size: int, seed: int, tag: str) -> None:
-    env = os.environ
-    store = S3Store(
-        S3Settings(bucket=env["TK_S3_BUCKET"], endpoint_url=env["TK_S3_ENDPOINT"],
-                   region="us-east-1"),
-        access_key=env["TK_S3_ACCESS"],
-        secret_key=env["TK_S3_SECRET"],
-        part_size=PART,
-    )  # fmt: skip
-    stall_after(store._client(), int(env["TK_S3_STALL_AFTER"]))
+    store = stalling_store()
     try:
         await store.put_stream(
             key, seeded_producer(size, seed), tag=tag, size_bound=size,

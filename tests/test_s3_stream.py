@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,57 +44,24 @@ from tests.s3_server.fixtures import SeaweedHarness, seaweed
 from tests.s3_stream_child import seeded_producer
 from tests.support import REPO
 from tests.test_archive_phase import closed_phase
+from tests.test_s3_store import (
+    BIG,
+    PART,
+    MakeStore,
+    MemorySlot,
+    read_object,
+    stores,
+    uploads_in_flight,
+)
 
-__all__ = ["closed_phase", "seaweed"]  # pytest finds the fixtures through this module
+__all__ = ["closed_phase", "seaweed", "stores"]  # pytest finds the fixtures through this module
 
-MiB = 1024 * 1024
-PART = 5 * MiB
-BIG = 12 * MiB + 12345  # three parts: 5 + 5 + 2 MiB and a bit
 KEY = "p1.tar.zst"
 TAG = "a" * 64
-
-MakeStore = Callable[..., S3Store]
-
-
-class MemorySlot:
-    def __init__(self, handle: str | None = None) -> None:
-        self.handle = handle
-        self.saved: list[str | None] = []
-
-    def load(self) -> str | None:
-        return self.handle
-
-    async def save(self, handle: str | None) -> None:
-        self.saved.append(handle)
-        self.handle = handle
 
 
 def seeded(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
-
-
-@pytest.fixture
-async def stores(seaweed: SeaweedHarness) -> AsyncIterator[MakeStore]:
-    made: list[S3Store] = []
-
-    def make(bucket: str | None = None, **options: Any) -> S3Store:
-        settings = S3Settings(
-            bucket=bucket or seaweed.make_bucket(),
-            endpoint_url=seaweed.endpoint,
-            region=seaweed.region,
-            storage_class="STANDARD",
-        )
-        options.setdefault("access_key", seaweed.access_key)
-        options.setdefault("secret_key", seaweed.secret_key)
-        options.setdefault("part_size", PART)
-        options.setdefault("timeout", 15.0)
-        store = S3Store(settings, **options)
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        await store.close()
 
 
 def record(
@@ -113,15 +80,6 @@ def record(
 
     setattr(client, method, wrapper)
     return calls
-
-
-def uploads_in_flight(seaweed: SeaweedHarness, bucket: str) -> list[dict[str, Any]]:
-    return list(seaweed.client().list_multipart_uploads(Bucket=bucket).get("Uploads") or [])
-
-
-def read_object(seaweed: SeaweedHarness, bucket: str, key: str) -> bytes:
-    body: bytes = seaweed.client().get_object(Bucket=bucket, Key=key)["Body"].read()
-    return body
 
 
 # -- the streamed put ---------------------------------------------------------------------
