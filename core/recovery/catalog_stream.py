@@ -11,6 +11,7 @@ time, in a worker thread: the service's connection and the event loop stay free.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 from pathlib import Path
@@ -21,6 +22,7 @@ import zstandard
 
 from core.errors import BadInputError
 from core.local.db.read_pool import ReadPool
+from core.local.db.schema import MIGRATIONS
 from core.packing import Packed
 from core.packing.compress import HashingWriter
 from core.recovery.catalog import (
@@ -36,38 +38,58 @@ from core.recovery.catalog import (
 _ROWS_AT_ONCE = 512
 
 
-def _json_object(alias: str, columns: tuple[str, ...], *, tied: bool) -> str:
+def _json_object(alias: str, table: str, columns: tuple[str, ...], *, tied: bool) -> str:
     """`json_object(...)` of the columns (plus `source`, the file's path) in key order."""
     keys = sorted((*columns, "source") if tied else columns)
-    parts = [f"'{k}', {'s.path' if tied and k == 'source' else _value(f'{alias}.{k}')}"
+    text = _text_columns(table)
+    parts = [f"'{k}', {'s.path' if tied and k == 'source' else _value(f'{alias}.{k}', k in text)}"
              for k in keys]  # fmt: skip
     return f"json_object({', '.join(parts)})"
 
 
-def _value(column: str) -> str:
-    """SQLite writes a REAL with 15 digits; 17 give back the very double Python would."""
+def _value(column: str, text: bool) -> str:
+    """SQLite writes a REAL with 15 digits; 17 give back the very double Python would.
+    A TEXT column never holds a REAL (its affinity turns numbers into text), so it goes
+    as it is: the check on every value was a third of the queries' time."""
+    if text:
+        return column
     return (
         f"CASE typeof({column}) WHEN 'real' THEN json(printf('%!.17g', {column})) ELSE {column} END"
     )
 
 
-_SESSION_SQL = (
-    f"SELECT {_json_object('x', SESSION_COLUMNS, tied=False)} FROM sessions x WHERE id = ?"
-)
-_SOURCES_SQL = (
-    f"SELECT {_json_object('x', SOURCE_COLUMNS, tied=False)} FROM sources x "
-    "WHERE session_id = ? ORDER BY path"
-)
-_USAGE_SQL = (
-    f"SELECT {_json_object('x', USAGE_COLUMNS, tied=True)} FROM usage x "
-    "LEFT JOIN sources s ON s.id = x.source_id AND s.session_id = x.session_id "
-    "WHERE x.session_id = ? ORDER BY x.message_key, x.request_id"
-)
-_TOOLS_SQL = (
-    f"SELECT {_json_object('x', TOOL_COLUMNS, tied=True)} FROM tool_calls x "
-    "LEFT JOIN sources s ON s.id = x.source_id AND s.session_id = x.session_id "
-    "WHERE x.session_id = ? ORDER BY x.source_id, x.tool_use_id"
-)
+@functools.cache
+def _text_columns(table: str) -> frozenset[str]:
+    """The table's TEXT columns, read from the schema itself (every migration applied to
+    an empty DB in memory), so a column whose type changes is never taken for text."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for step in MIGRATIONS:
+            conn.executescript(step)
+        return frozenset(
+            str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")
+            if str(r[2]).upper() == "TEXT"
+        )  # fmt: skip
+    finally:
+        conn.close()
+
+
+@functools.cache
+def _queries() -> dict[str, str]:
+    """(made on first use: reading the schema costs a few milliseconds)"""
+    return {
+        "session": f"SELECT {_json_object('x', 'sessions', SESSION_COLUMNS, tied=False)} "
+        "FROM sessions x WHERE id = ?",
+        "sources": f"SELECT {_json_object('x', 'sources', SOURCE_COLUMNS, tied=False)} "
+        "FROM sources x WHERE session_id = ? ORDER BY path",
+        "usage": f"SELECT {_json_object('x', 'usage', USAGE_COLUMNS, tied=True)} FROM usage x "
+        "LEFT JOIN sources s ON s.id = x.source_id AND s.session_id = x.session_id "
+        "WHERE x.session_id = ? ORDER BY x.message_key, x.request_id",
+        "tool_calls": f"SELECT {_json_object('x', 'tool_calls', TOOL_COLUMNS, tied=True)} "
+        "FROM tool_calls x "
+        "LEFT JOIN sources s ON s.id = x.source_id AND s.session_id = x.session_id "
+        "WHERE x.session_id = ? ORDER BY x.source_id, x.tool_use_id",
+    }
 
 
 class _Out:
@@ -131,16 +153,17 @@ def write_phase(pool: ReadPool, phase: str, sink: IO[bytes]) -> None:
 
 def _session(conn: sqlite3.Connection, session_id: str, out: _Out) -> None:
     """One session's catalog object, keys in sorted order as the canonical form has them."""
-    row = conn.execute(_SESSION_SQL, (session_id,)).fetchone()
+    queries = _queries()
+    row = conn.execute(queries["session"], (session_id,)).fetchone()
     if row is None:
         raise BadInputError(f"No session {session_id!r} to describe")
     head = {"catalog_version": CATALOG_VERSION, "kind": KIND_SESSION}
     out.write(orjson.dumps(head, option=orjson.OPT_SORT_KEYS)[:-1])
     out.write(b',"session":' + str(row[0]).encode())
     out.write(b',"session_id":' + orjson.dumps(session_id))
-    for name, sql in (("sources", _SOURCES_SQL), ("tool_calls", _TOOLS_SQL), ("usage", _USAGE_SQL)):
+    for name in ("sources", "tool_calls", "usage"):
         out.write(f',"{name}":['.encode())
-        _rows(conn.execute(sql, (session_id,)), out)
+        _rows(conn.execute(queries[name], (session_id,)), out)
         out.write(b"]")
     out.write(b"}")
 

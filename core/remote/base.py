@@ -14,7 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol, cast, runtime_checkable
+from typing import BinaryIO, Protocol, TypeGuard, cast, runtime_checkable
 
 from core.errors import ExitCode, TierkeeperError
 
@@ -154,11 +154,26 @@ class BlockingBatch(Protocol):
     def write_error(self, err: OSError, path: Path) -> RemoteError: ...
 
 
+_BATCHING: dict[type, bool] = {}
+
+
+def takes_batches(store: object) -> TypeGuard[BlockingBatch]:
+    """`isinstance(store, BlockingBatch)`, asked once per class: a check against a
+    runtime protocol inspects every member, and a backup asks it for every session of
+    every wrapper around its store, on the event loop. Stores set their members in
+    `__init__`, so one instance answers for its class."""
+    kind = type(store)
+    known = _BATCHING.get(kind)
+    if known is None:
+        known = _BATCHING[kind] = isinstance(store, BlockingBatch)
+    return known
+
+
 def blocking_batch(store: object) -> BlockingBatch | None:
     """The store under the wrappers when it takes blocking batches (a folder target)."""
     inner: object = store
     while inner is not None:
-        if isinstance(inner, BlockingBatch):
+        if takes_batches(inner):
             return inner
         inner = getattr(inner, "inner", None)
     return None

@@ -48,7 +48,14 @@ from core.packing.crypto import Key, encrypt_file
 from core.packing.manifest import Manifest, ManifestFile
 from core.recovery.catalog import stored_name as catalog_name
 from core.recovery.catalog_stream import CatalogReader
-from core.remote.base import BlockingBatch, ObjectInfo, PutSource, Store, TransientError
+from core.remote.base import (
+    BlockingBatch,
+    ObjectInfo,
+    PutSource,
+    Store,
+    TransientError,
+    takes_batches,
+)
 from core.remote.retry import RetryingStore
 from core.remote.threads import until_stopped
 from core.tier2 import session_layout as layout
@@ -74,7 +81,7 @@ def route(store: Store) -> Route | None:
     tier = "folder"
     caches: list[CachingStore] = []
     inner: object = store
-    while not isinstance(inner, BlockingBatch):
+    while not takes_batches(inner):
         if isinstance(inner, CachingStore):
             caches.append(inner)
         elif isinstance(inner, MeteredStore):

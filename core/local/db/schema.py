@@ -285,8 +285,15 @@ CREATE TABLE recovered(
 );
 """
 
+V10_REDACTED_LINES = """
+-- which sources had a line redacted on the way in: their stored bytes are not the file's,
+-- so a backup hashes them itself instead of trusting the import's digest
+-- (core/local/packed_export.py); a few rows, so the index is tiny
+CREATE INDEX messages_redacted ON messages(source_id) WHERE redacted = 1;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1_CORE, V2_SEARCH, V3_JOBS, V4_BACKUPS, V5_WAITING_JOBS, V6_ARCHIVES, V7_METRICS,
-    V8_REDACTED_TOOL_CALLS, V9_RECOVERED,
+    V8_REDACTED_TOOL_CALLS, V9_RECOVERED, V10_REDACTED_LINES,
 )  # fmt: skip
 LATEST = len(MIGRATIONS)

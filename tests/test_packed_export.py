@@ -1,0 +1,128 @@
+"""A source packed for backup from the frames the DB holds: the digest a restore checks
+is always that of the bytes the artifact decompresses to, whether it was taken from
+the import's record or by decompressing, and a chunk that disagrees with its source
+row is refused before anything is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+import zstandard
+
+from core.errors import TierkeeperError
+from core.local.db.read_pool import ReadPool
+from core.local.packed_export import _known_digest, pack_source_with
+from core.service import Service
+
+# Built from pieces so no key-shaped literal sits in the repository.
+KEY = "sk-ant-" + "api03-" + "Zq7" * 30
+
+
+def line(n: int, content: str = "") -> bytes:
+    message = {"role": "user", "content": content or f"line {n}"}
+    record = {"type": "user", "uuid": f"u{n}", "timestamp": "2026-01-01T00:00:00Z",
+              "message": message}  # fmt: skip
+    return orjson.dumps(record) + b"\n"
+
+
+def transcript(tmp_path: Path) -> Path:
+    proj = tmp_path / "p" / "-proj"
+    proj.mkdir(parents=True)
+    return proj / "s1.jsonl"
+
+
+async def packed(service: Service, tmp_path: Path) -> tuple[bytes, str, int, bool]:
+    """(what the artifact decompresses to, the raw digest packed, its raw size, whether
+    the import's digest stood in for decompressing)."""
+    await service.db.checkpoint()
+    (source_id,) = [int(r[0]) for r in await service.db.fetchall("SELECT id FROM sources")]
+    pool = ReadPool(service.workspace.db_path)
+    try:
+        with pool.borrow() as conn:
+            trusted = _known_digest(conn, source_id) is not None
+        out = tmp_path / "artifact.zst"
+        result = pack_source_with(pool, source_id, "lines", out)
+    finally:
+        pool.close()
+    with open(out, "rb") as fh:
+        plain = zstandard.ZstdDecompressor().stream_reader(fh).read()
+    assert result.raw_sha256 is not None
+    return plain, result.raw_sha256, result.raw_size, trusted
+
+
+async def test_a_whole_file_is_packed_with_the_digest_the_import_took(
+    service: Service, tmp_path: Path
+) -> None:
+    f = transcript(tmp_path)
+    f.write_bytes(b"".join(line(n) for n in range(50)))
+    await service.import_now([str(f)])
+
+    plain, digest, size, trusted = await packed(service, tmp_path)
+
+    assert trusted  # nothing decompressed to hash it
+    assert plain == f.read_bytes()
+    assert (digest, size) == (hashlib.sha256(plain).hexdigest(), len(plain))
+
+
+async def test_a_file_read_half_a_line_at_a_time_then_appended_to_keeps_true_digests(
+    service: Service, tmp_path: Path
+) -> None:
+    f = transcript(tmp_path)
+    whole = b"".join(line(n) for n in range(20))
+    f.write_bytes(whole[:-30])  # the last line cut short, as an agent mid-write leaves it
+    await service.import_now([str(f)])
+    plain, digest, size, _ = await packed(service, tmp_path)
+    assert (digest, size) == (hashlib.sha256(plain).hexdigest(), len(plain))
+
+    f.write_bytes(whole + line(20) + line(21))  # the line finished, two more after it
+    await service.import_now([str(f)])
+    plain, digest, size, trusted = await packed(service, tmp_path)
+
+    assert trusted and plain == f.read_bytes()
+    assert (digest, size) == (hashlib.sha256(plain).hexdigest(), len(plain))
+
+
+async def test_a_redacted_file_is_hashed_as_stored_not_as_it_was_on_disk(
+    service: Service, tmp_path: Path
+) -> None:
+    f = transcript(tmp_path)
+    f.write_bytes(line(1) + line(2, f"use the key {KEY} to deploy") + line(3))
+    await service.import_now([str(f)])
+
+    plain, digest, size, trusted = await packed(service, tmp_path)
+
+    assert not trusted  # the import's digest is of the secret-bearing file
+    assert KEY.encode() not in plain
+    assert (digest, size) == (hashlib.sha256(plain).hexdigest(), len(plain))
+    assert digest != hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda frame: zstandard.ZstdCompressor().compress(b"other bytes\n"), "not the"),
+        (lambda frame: b"not a zstd frame at all", "damaged"),
+    ],
+    ids=["frame-of-another-size", "garbage"],
+)
+async def test_a_chunk_that_disagrees_with_its_source_row_is_refused(
+    service: Service, tmp_path: Path, damage: object, message: str
+) -> None:
+    f = transcript(tmp_path)
+    f.write_bytes(b"".join(line(n) for n in range(10)))
+    await service.import_now([str(f)])
+    await service.db.checkpoint()
+    con = sqlite3.connect(service.workspace.db_path)
+    (chunk_id, frame) = con.execute("SELECT id, data FROM raw_chunks LIMIT 1").fetchone()
+    assert callable(damage)
+    with con:  # the row still says its old size: only the frame itself tells
+        con.execute("UPDATE raw_chunks SET data = ? WHERE id = ?", (damage(frame), chunk_id))
+    con.close()
+
+    with pytest.raises(TierkeeperError, match=message) as caught:
+        await packed(service, tmp_path)
+    assert caught.value.hint is not None and "re-import" in caught.value.hint
