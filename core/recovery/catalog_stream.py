@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import sqlite3
+import threading
 from pathlib import Path
 from typing import IO, cast
 
@@ -74,9 +75,18 @@ def _text_columns(table: str) -> frozenset[str]:
         conn.close()
 
 
-@functools.cache
+_QUERIES_LOCK = threading.Lock()
+
+
 def _queries() -> dict[str, str]:
-    """(made on first use: reading the schema costs a few milliseconds)"""
+    """Made on first use (reading the schema costs a few milliseconds), once: a backup's
+    first sessions ask from several threads at the same moment."""
+    with _QUERIES_LOCK:
+        return _made_queries()
+
+
+@functools.cache
+def _made_queries() -> dict[str, str]:
     return {
         "session": f"SELECT {_json_object('x', 'sessions', SESSION_COLUMNS, tied=False)} "
         "FROM sessions x WHERE id = ?",
