@@ -12,6 +12,7 @@ import hashlib
 import io
 import random
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,63 @@ async def test_a_small_put_with_an_expired_token_refreshes_and_arrives_once(
     assert drive.traffic.count("token") == 1
     assert len(files_named(drive, "second")) == 1
     assert drive.store.get(info.extra["id"]).content == src.path.read_bytes()
+
+
+async def test_folders_made_ahead_cost_a_listing_and_a_create_each(
+    drive: DriveHarness, store: DriveStore, tmp_path: Path
+) -> None:
+    """What a backup job does before its sessions: then each session's puts are only its
+    uploads, with no look for a twin folder after each create."""
+    await store.make_folders(["p/sessions/warm"])  # the parents, as any first put makes them
+    drive.traffic.reset()
+    names = [f"session_{i}" for i in range(20)]
+
+    await store.make_folders([f"p/sessions/{n}" for n in names] + ["p/sessions/warm"])
+
+    assert drive.traffic.count("files.create") == 20  # not "warm": it was there
+    assert drive.traffic.count("files.list") == 2  # before the creates, and after
+    drive.traffic.reset()
+    sources = [source(tmp_path, 2_000, seed=i) for i in range(20)]
+    puts = [store.put(f"p/sessions/{n}/f", s) for n, s in zip(names, sources, strict=True)]
+    await asyncio.gather(*puts)
+    assert drive.traffic.count("upload.multipart") == 20
+    assert drive.traffic.count("files.list") == drive.traffic.count("files.create") == 0
+    folders = [f.name for f in drive.store.all_files() if f.is_folder]
+    assert sorted(n for n in folders if n.startswith("session_")) == sorted(names)
+
+
+async def test_a_twin_folder_made_meanwhile_by_another_writer_is_settled_on_the_oldest(
+    drive: DriveHarness, store: DriveStore, tmp_path: Path
+) -> None:
+    """Two machines on one account make the same folder at the same moment: both must end
+    up writing into one of them, the oldest; ours, the younger twin, is removed."""
+    await store.make_folders(["p/sessions/warm"])
+    (parent,) = [f for f in drive.store.all_files() if f.name == "sessions"]
+    drive.traffic.reset()
+    # the listing after our create waits; the other writer's folder appears meanwhile,
+    # and it is older (made a moment before ours, its answer slower than ours)
+    drive.faults.delay(0.5, endpoint="files.list", nth=2)
+    task = asyncio.create_task(store.make_folders(["p/sessions/session_x"]))
+    while not (made := [f for f in drive.store.all_files() if f.name == "session_x"]):
+        await asyncio.sleep(0.01)
+    (ours,) = made
+    twin = drive.store.create(
+        {"name": "session_x", "mimeType": "application/vnd.google-apps.folder",
+         "parents": [parent.id], "appProperties": {"tierkeeper": "1"}},
+        None,
+    )  # fmt: skip
+    twin.created = ours.created - timedelta(seconds=1)
+    await task
+    drive.traffic.reset()
+
+    await store.put("p/sessions/session_x/f", source(tmp_path, 1_000, seed=1))
+
+    # straight into the twin: one look for the file (the folder is not ours alone), no
+    # put into a folder that is gone, no walk down from the top to find it again
+    assert drive.traffic.count("files.list") == 1
+    assert drive.traffic.count("upload.multipart") == 1
+
+    left = [f for f in drive.store.all_files() if f.name == "session_x" and not f.trashed]
+    assert [f.id for f in left] == [twin.id]
+    (put,) = files_named(drive, "f")
+    assert put.parents == [twin.id]

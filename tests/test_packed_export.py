@@ -126,3 +126,51 @@ async def test_a_chunk_that_disagrees_with_its_source_row_is_refused(
     with pytest.raises(TierkeeperError, match=message) as caught:
         await packed(service, tmp_path)
     assert caught.value.hint is not None and "re-import" in caught.value.hint
+
+
+async def test_a_chunk_changed_in_the_db_since_import_is_caught_by_deep_verify_and_restore(
+    service: Service, tmp_path: Path
+) -> None:
+    """The frames are copied as they are, so a chunk rewritten with other bytes of the same
+    length goes into the backup; the digest it is checked against is the original file's."""
+    f = transcript(tmp_path)
+    f.write_bytes(b"".join(line(n) for n in range(10)))
+    await service.import_now([str(f)])
+    await service.db.checkpoint()
+    con = sqlite3.connect(service.workspace.db_path)
+    (chunk_id, frame) = con.execute("SELECT id, data FROM raw_chunks LIMIT 1").fetchone()
+    plain = zstandard.ZstdDecompressor().decompress(frame)
+    other = plain.replace(b"line 1", b"LINE 1")
+    assert other != plain and len(other) == len(plain)
+    with con:
+        con.execute(
+            "UPDATE raw_chunks SET data = ? WHERE id = ?",
+            (zstandard.ZstdCompressor().compress(other), chunk_id),
+        )
+    con.close()
+    await service.add_folder_target("disk", str(tmp_path / "disk"))
+    job = await service.start_backup(["s1"], "disk")
+    assert (await service.jobs.wait(job.id)).state.value == "done"
+
+    (shallow,) = await service.verify("disk")
+    (deep,) = await service.verify("disk", deep=True)
+    assert shallow.ok  # the target holds exactly what was sent
+    assert not deep.ok and "decompresses to other bytes" in deep.problems[0]
+    with pytest.raises(TierkeeperError, match="SHA-256"):
+        await service.restore("s1", tmp_path / "back", target="disk")
+    assert not (tmp_path / "back" / "s1.jsonl").exists()  # nothing written from bad bytes
+
+
+async def test_deep_verify_passes_a_sound_backup(service: Service, tmp_path: Path) -> None:
+    f = transcript(tmp_path)
+    f.write_bytes(b"".join(line(n) for n in range(10)))
+    await service.import_now([str(f)])
+    await service.add_folder_target("disk", str(tmp_path / "disk"))
+    job = await service.start_backup(["s1"], "disk")
+    assert (await service.jobs.wait(job.id)).state.value == "done"
+
+    (deep,) = await service.verify("disk", deep=True)
+
+    assert deep.ok, deep.problems
+    restored = await service.restore("s1", tmp_path / "back", target="disk")
+    assert [p.read_bytes() for p in restored if p.suffix == ".jsonl"] == [f.read_bytes()]

@@ -105,3 +105,27 @@ async def test_a_dead_laptop_comes_back_from_drive(
         hits = await svc.search(SearchQuery(text=WORD, limit=20))
         assert hits and {h.session_id for h in hits} == {"edge_cases"}
         assert (svc.config.target("gd").encryption is not None) == encrypted  # learned, kept
+
+
+async def test_a_backup_job_makes_its_sessions_folders_ahead_and_only_those(
+    drive: DriveHarness, tmp_path: Path, keyring_file: Path
+) -> None:
+    """Made ahead in a few round trips (core/tier2/backup_job.py), exactly the folders the
+    sessions' files then go into: none left empty, none made twice."""
+    async with await Service.start(tmp_path / "ws", schedule=False, retry=FAST) as svc:
+        await sign_in(svc, drive)
+        await svc.import_now([str(p) for p in FILES])
+        ids = sorted(s.id for s in await svc.list_sessions())
+        drive.traffic.reset()
+        info = await svc.jobs.wait((await svc.start_backup([], "gd")).id)
+        assert info.state == JobState.DONE, info.error
+
+    files = drive.store.all_files()
+    sessions = [f for f in files if f.is_folder and f.name.startswith("session_")]
+    assert sorted(f.name for f in sessions) == [f"session_{i}" for i in ids]
+    assert all(any(g.parents == [f.id] for g in files) for f in sessions)  # none empty
+    # per session: its uploads and its manifest read back, no folder lookups of its own
+    # the app's folder looked up, the four made above the sessions each checked for a twin
+    # once, and the sessions' folders listed before and after their creates: nothing per
+    # session (its files go into a folder this store made, and need no look either)
+    assert drive.traffic.count("files.list") == 1 + 4 + 2

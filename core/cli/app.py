@@ -809,7 +809,7 @@ def archive_restore(
 
 @app.command()
 def verify(
-    deep: Annotated[bool, typer.Option(help="Download and hash every file too.")] = False,
+    deep: Annotated[bool, typer.Option(help="Download, hash and unpack every file too.")] = False,
     catalog: Annotated[
         bool, typer.Option("--catalog", help="Compare the local DB with the targets instead.")
     ] = False,

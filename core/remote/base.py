@@ -11,7 +11,7 @@ around a store, never inside it.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, TypeGuard, cast, runtime_checkable
@@ -209,6 +209,19 @@ def local_files(store: object) -> Callable[[str], Path | None] | None:
         found = getattr(inner, "local_file", None)
         if callable(found):
             return cast("Callable[[str], Path | None]", found)
+        inner = getattr(inner, "inner", None)
+    return None
+
+
+def folder_maker(store: object) -> Callable[[list[str]], Awaitable[None]] | None:
+    """The store's `make_folders(paths)` when making many folders in one go saves it
+    round trips (Drive, where a put into a new folder pays two for it), looking through
+    the wrappers; else None (a disk makes a folder as cheaply as it writes a file)."""
+    inner: object = store
+    while inner is not None:
+        found = getattr(inner, "make_folders", None)
+        if callable(found):
+            return cast("Callable[[list[str]], Awaitable[None]]", found)
         inner = getattr(inner, "inner", None)
     return None
 

@@ -216,6 +216,63 @@ class DriveStore:
         folder, name = _split(key)
         await self._run(f"delete {key}", self._delete_sync, key, folder, name)
 
+    async def make_folders(self, paths: builtins.list[str]) -> None:
+        """Make the folders (key paths) that are missing, ahead of the puts into them.
+
+        A put into a new folder pays two round trips for it: the create, then a look
+        for a twin another writer made at the same moment. A backup about to write a
+        hundred session folders under one parent does it here instead with one listing,
+        the creates side by side, and one listing more to settle twins. Best effort:
+        whatever fails here, a put still finds or makes its folder itself."""
+        wanted: dict[FolderPath, set[str]] = {}
+        for path in paths:
+            parts = tuple(check_key(path).split("/"))
+            wanted.setdefault(parts[:-1], set()).add(parts[-1])
+        for parent_path, names in wanted.items():
+            try:
+                await self._make_children(parent_path, names)
+            except RemoteError:
+                continue  # the puts will meet the same trouble and report it
+
+    async def _make_children(self, parent_path: FolderPath, names: set[str]) -> None:
+        parent = await self._run("make a folder", self._ensure_sync, parent_path)
+        found = await self._run("list folders", self._children_sync, parent)
+        missing = sorted(names - found.keys())
+        made = await asyncio.gather(
+            *(self._run("make a folder", self._create_only_sync, parent, n) for n in missing),
+            return_exceptions=True,
+        )
+        mine = {n: m for n, m in zip(missing, made, strict=True) if isinstance(m, str)}
+        if missing:
+            found = await self._run("list folders", self._children_sync, parent)
+        for name in sorted(names):
+            ids = found.get(name)
+            if not ids:
+                continue  # its create failed: a put will make it
+            self._folders.settle((*parent_path, name), ids, mine.get(name))
+            extra = mine.get(name)
+            if extra is not None and extra != ids[0]:  # a twin of ours: the oldest is used
+                try:
+                    await self._run("remove a twin folder", self._delete_id_sync, extra)
+                except RemoteError:
+                    pass  # harmless: everyone uses the oldest either way
+
+    def _ensure_sync(self, client: DriveClient, cancel: threading.Event, path: FolderPath) -> str:
+        return self._folders.ensure(client.files, path)
+
+    def _children_sync(
+        self, client: DriveClient, cancel: threading.Event, parent: str
+    ) -> dict[str, builtins.list[str]]:
+        return self._folders.children(client.files, parent)
+
+    def _create_only_sync(
+        self, client: DriveClient, cancel: threading.Event, parent: str, name: str
+    ) -> str:
+        return self._folders.create_only(client.files, parent, name)
+
+    def _delete_id_sync(self, client: DriveClient, cancel: threading.Event, file_id: str) -> None:
+        client.files.delete(fileId=file_id).execute(num_retries=0)
+
     async def quota(self) -> tuple[int, int | None]:
         """(bytes used, limit); the limit is None for unlimited accounts."""
         return await self._run("read the storage quota", self._quota_sync)

@@ -16,6 +16,12 @@ stays even there: it is what makes two writers (two machines on one account)
 settle on one folder, and skipping it could hide one writer's files from the
 other. A create that fails, even seemingly, may have happened: its parent
 stops being fresh.
+
+Many folders under one parent (a backup's session folders) can be made in one
+go instead (`children`, `create_only`, `settle`, driven by
+`DriveStore.make_folders`): one listing, the missing ones created side by side,
+one listing more in which every writer settles on the oldest of each name —
+the same rule as above, two round trips for all of them rather than two each.
 """
 
 from __future__ import annotations
@@ -129,6 +135,55 @@ class FolderTree:
             pageSize=100,
         ).execute(num_retries=0)
         return oldest_first(list(listed.get("files", [])))
+
+    # -- many folders at once (DriveStore.make_folders) -----------------------------
+
+    def children(self, files: Any, parent: str) -> dict[str, list[str]]:
+        """Every folder this app made in `parent`, by name, oldest first, every page: one
+        listing where a lookup per name would cost a round trip each."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = files.list(
+                q=f"mimeType = {q_string(FOLDER_MIME)} and " + tagged(parent),
+                fields="nextPageToken,files(id,name,createdTime)",
+                orderBy="createdTime",
+                pageSize=1000,
+                pageToken=token,
+            ).execute(num_retries=0)
+            items += page.get("files", [])
+            token = page.get("nextPageToken")
+            if not token:
+                break
+        found: dict[str, list[str]] = {}
+        for item in oldest_first(items):
+            found.setdefault(str(item.get("name", "")), []).append(str(item["id"]))
+        return found
+
+    def create_only(self, files: Any, parent: str, name: str) -> str:
+        """A create without the look after it: the caller settles many at once, from one
+        listing (`settle`). A create that fails may have happened: the parent is tainted."""
+        try:
+            made = files.create(
+                body={
+                    "name": name,
+                    "mimeType": FOLDER_MIME,
+                    "parents": [parent],
+                    "appProperties": dict(TAG),
+                },
+                fields="id",
+            ).execute(num_retries=0)
+        except BaseException:
+            self.taint(parent)
+            raise
+        return str(made["id"])
+
+    def settle(self, path: FolderPath, ids: list[str], mine: str | None) -> None:
+        """`path` is the oldest folder of `ids` (every writer agrees on that one); it is
+        fresh when it is the only one and this store made it."""
+        self._ids[path] = ids[0]
+        if mine is not None and ids == [mine]:
+            self._fresh.add(mine)
 
     def _lookup(self, files: Any, parent: str, name: str) -> str | None:
         found = self._matches(files, parent, name)

@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
+
+import zstandard
 
 from core.cache.store import CachingStore
 from core.errors import BadInputError, NotFoundError
@@ -29,7 +31,7 @@ from core.local.db.database import Database
 from core.local.db.read_pool import ReadPool
 from core.local.packed_export import pack_source_with
 from core.packing import IntegrityError, Packed
-from core.packing.compress import decompress_file
+from core.packing.compress import CheckedReader, decompress_file
 from core.packing.crypto import Key, WrongKeyError, decrypt_file, encrypt_file
 from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
@@ -424,7 +426,7 @@ async def verify_backup(
             continue
         problems += check_remote(entry, info)
         if deep and not problems:
-            problems += await _deep_check(store, key, entry)
+            problems += await _deep_check(store, key, entry, plain=manifest.encryption == "none")
     status = "ok" if not problems else "failed"
     await db.execute(
         "UPDATE backups SET verified_at = ?, verify_status = ?, verify_error = ? WHERE id = ?",
@@ -433,14 +435,34 @@ async def verify_backup(
     return VerifyResult(backup_id, str(row[0]), not problems, problems)
 
 
-async def _deep_check(store: Store, key: str, entry: ManifestFile) -> list[str]:
+async def _deep_check(store: Store, key: str, entry: ManifestFile, *, plain: bool) -> list[str]:
+    """The stored bytes against their digest, then (`plain`: not encrypted) what they
+    decompress to against the original file's: a backup whose frames were copied from
+    the DB is checked here against the digest the import took of the file itself."""
     with tempfile.TemporaryFile() as fh:
         await store.get(key, fh)
         fh.seek(0)
         digest = await asyncio.to_thread(lambda: hashlib.file_digest(fh, "sha256").hexdigest())
-    if digest != entry.stored_sha256:
-        return [f"{entry.stored_name}: content does not match the manifest (damaged)"]
+        if digest != entry.stored_sha256:
+            return [f"{entry.stored_name}: content does not match the manifest (damaged)"]
+        if not plain or entry.members or entry.sha256 is None:
+            return []  # a tarball's members are checked by their own digests at restore
+        fh.seek(0)
+        try:
+            raw = await asyncio.to_thread(_raw_sha256, fh, entry.stored_name)
+        except IntegrityError as exc:
+            return [str(exc)]
+    if raw != entry.sha256:
+        return [f"{entry.stored_name}: decompresses to other bytes than the file backed up"]
     return []
+
+
+def _raw_sha256(fh: IO[bytes], name: str) -> str:
+    digest = hashlib.sha256()
+    reader = CheckedReader(zstandard.ZstdDecompressor().stream_reader(fh), name)
+    while chunk := reader.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 async def latest_backup(db: Database, session_id: str, target: str) -> int:

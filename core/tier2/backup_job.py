@@ -31,12 +31,13 @@ from core.metrics.registry import Metrics
 from core.packing import IntegrityError
 from core.packing.crypto import Key
 from core.recovery.publish import publish_tier2_index
-from core.remote.base import NeedsReconnect, Store, TransientError, concurrency
+from core.remote.base import NeedsReconnect, Store, TransientError, concurrency, folder_maker
 from core.tier2.backup import BackupResult, backup_session
 from core.tier2.backup_rows import BackupRows
 from core.tier2.encryption import KeyMissingError, target_key
 from core.tier2.resume import SharedCheckpoint
 from core.tier2.retention import prune_local
+from core.tier2.session_layout import session_prefixes
 from core.tier2.targets import RetryPolicy, open_store, resource_of
 from core.workspace import Workspace
 
@@ -139,6 +140,9 @@ async def run_backup(
         if todo:
             key = await asyncio.to_thread(target_key, target, scope)
             store = open_store(target, scope, retry, metrics, cache)
+            maker = folder_maker(store)
+            if maker is not None:  # the sessions' folders in a few round trips, not two each
+                await maker(await db.call(lambda conn: session_prefixes(conn, todo)))
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(concurrency(store), len(todo))):
                     group.create_task(worker(group))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from core.packing import Packed
 from core.packing.compress import decompress_file
 from core.packing.crypto import Key
@@ -73,6 +75,16 @@ def session_facts(
         (session_id, target, session_prefix(phase, session_id)),
     ).fetchone()
     return phase, bool(row[1]), sources, None if held is None else str(held[0])
+
+
+def session_prefixes(conn: sqlite3.Connection, session_ids: Sequence[str]) -> list[str]:
+    """Where each of the sessions' backups goes, in one query (the folders a job can have
+    a store make before it starts: `folder_maker` in core/remote/base.py)."""
+    rows = conn.execute(
+        "SELECT id, phase FROM sessions WHERE id IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(list(session_ids)).decode(),),
+    )
+    return [session_prefix(r[1], str(r[0])) for r in rows]
 
 
 def unchanged_since(

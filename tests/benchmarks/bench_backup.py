@@ -164,9 +164,10 @@ def run(quick: bool) -> Result:
     res.method = (
         f"{int(ours['sessions'])} synthetic Claude Code sessions ({mb(raw)}) imported into a "
         "fresh workspace (not timed), then one backup job to a folder target on the same disk: "
-        "per session, each source file exported from the DB byte for byte, compressed with "
-        "zstd 3 (digests in the same pass), written atomically with fsync, checked against "
-        "the digests recorded, manifest written and read back, backup recorded. Restore: "
+        "per session, each source file's stored zstd frames copied from the DB (its raw "
+        "digest the one the import took, stored digests in the same pass) and its recovery "
+        "catalog rendered by SQLite, written atomically with fsync, checked against the "
+        "digests recorded, manifest written and read back, backup recorded. Restore: "
         "every session into a fresh folder, each file checked against its manifest. Floor: "
         "`tar | zstd -3 -T1` of the same folder into one file, and its extraction."
     )

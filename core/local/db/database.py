@@ -223,7 +223,10 @@ class Database:
         return None if row is None else row[0]
 
     async def checkpoint(self) -> None:
-        await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """The PRAGMA answers with a row: its statement is run to the end and closed, or
+        the connection's next COMMIT fails with "SQL statements in progress"."""
+        async with self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+            await cursor.fetchall()
 
 
 class Transaction:
