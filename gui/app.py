@@ -178,7 +178,7 @@ async def take_screenshot(
     elif dialog == "wizard":
         target = await _wizard_at(window, wizard_page)
         if wizard_page == "restore" and restore_from and isinstance(target, SetupWizard):
-            target.restore.folder_row.edit.setText(restore_from)
+            target.restore.folder_row.set_path(restore_from)
             await target.restore.open_backup()
     await _settle()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -382,22 +382,26 @@ class MainWindow(QMainWindow):
 
     # a lost catalog -----------------------------------------------------------
     async def check_catalog(self) -> bool:
-        """Offers the rebuild (a banner) when the catalog is empty or was set aside and the
-        first backup target holds sessions it lacks. Returns whether it was offered."""
+        """Offers the rebuild (a banner) when the catalog is empty or was set aside and a
+        backup target holds sessions it lacks: the first, in the configured order, that
+        answers (an unplugged disk must not hide the Drive behind it). Returns whether
+        it was offered."""
         try:  # an offer, not a task the user asked for: a failure is not shown as an error
             status = await self.client.status()
             if status.sessions and status.db_state == "ok":
                 return False
             targets = [t for t in (await self.client.config()).targets if t.kind != "s3"]
-            if not targets:
-                return False
-            contents = await self.client.backup_contents(targets[0].name)
         except TierkeeperError:
             return False
-        if not wants_rebuild(status, contents):
-            return False
-        self.recover_banner.offer(status, contents)
-        return True
+        for target in targets:
+            try:
+                contents = await self.client.backup_contents(target.name)
+            except TierkeeperError:
+                continue  # away or unreadable: the next one may hold the backups
+            if wants_rebuild(status, contents):
+                self.recover_banner.offer(status, contents)
+                return True
+        return False
 
     def open_rebuild(self, target: str) -> RecoverDialog:
         dialog = RecoverDialog(self.client, self.runner, self.pump, target, self)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.errors import TierkeeperError
+from gui.format import home_relative
 from gui.palette import set_muted
 from gui.tasks import TaskRunner
 from gui.tier_card import COLORS, Health
@@ -102,7 +103,12 @@ class FolderRow(QWidget):
         row.addWidget(self.browse_button)
 
     def path(self) -> str:
+        """As typed: `~/…` is the caller's to expand."""
         return self.edit.text().strip()
+
+    def set_path(self, path: str) -> None:
+        """A folder picked or given, under home shown as `~/…` (as everywhere in the app)."""
+        self.edit.setText(home_relative(Path(path)) if Path(path).is_absolute() else path)
 
     def browse(self) -> None:
         start = Path(self.path() or str(Path.home())).expanduser()
@@ -111,7 +117,7 @@ class FolderRow(QWidget):
         dialog = QFileDialog(self, self._title, str(start))
         dialog.setFileMode(QFileDialog.FileMode.Directory)
         dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        dialog.fileSelected.connect(self.edit.setText)
+        dialog.fileSelected.connect(self.set_path)
         dialog.finished.connect(dialog.deleteLater)
         self.dialog = dialog
         dialog.open()

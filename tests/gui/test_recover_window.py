@@ -16,6 +16,7 @@ import pytest
 from PySide6.QtWidgets import QWizard
 
 from core.client import open_client
+from core.config import Config
 from core.models import JobState
 from core.service import Service
 from gui.session_model import IN_BACKUP_ONLY
@@ -207,3 +208,55 @@ def test_the_wizard_counts_the_sessions_in_each_agent_folder_found(
     (found,) = wizard.state.detected
     assert (found.sessions, found.files) == (3, 3)
     assert wizard.sources.list.item(0).text().endswith("· 3 sessions")
+
+
+def test_a_backup_folder_under_home_reads_as_tilde_and_still_opens(
+    make_window, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder picked (or given) under home shows as `~/…`, as paths do everywhere in the
+    window (and no user name lands in a screenshot); what is opened is the real folder."""
+    disk = tmp_path / "disk"
+    run(old_machine(tmp_path, disk))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    h = make_window(tmp_path / "new-ws")
+    wizard = open_wizard(h)
+    wizard.welcome.restore_choice.click()
+    wizard.button(QWizard.WizardButton.NextButton).click()
+    h.wait(lambda: wizard.page_name() == "restore")
+    page = wizard.restore
+
+    page.folder_row.set_path(str(disk))
+    assert page.folder_row.edit.text() == "~/disk"
+    page.folder_row.set_path("/not/under/home")
+    assert page.folder_row.edit.text() == "/not/under/home"
+    page.folder_row.set_path(str(disk))
+    page.open_button.click()
+    h.wait(lambda: page.panel.contents is not None or page.message.shown() != "")
+
+    assert page.panel.contents is not None and page.panel.contents.sessions == len(FILES)
+    (target,) = h.call(h.client.config()).targets
+    assert target.path == str(disk)
+
+
+def test_the_banner_offers_the_target_that_answers_when_the_first_is_unplugged(
+    make_window, run: Run, tmp_path: Path
+) -> None:
+    from tests.gui.tier2 import add_folder_target
+
+    disk = tmp_path / "disk"
+    ws = run(old_machine(tmp_path, disk))
+    for part in (ws / "analytics").glob("agent_metrics.db*"):
+        part.unlink()
+    gone = tmp_path / "unplugged"
+    run(add_folder_target(ws, gone, name="away"))
+    config = Config.load(ws / "config.toml")  # the unplugged disk first, as if added first
+    config.targets.reverse()
+    config.save(ws / "config.toml")
+    assert [t.name for t in Config.load(ws / "config.toml").targets] == ["away", "usb"]
+    shutil.rmtree(gone)
+
+    h = make_window(ws)
+
+    h.wait(lambda: h.window.recover_banner.message() != "")
+    assert "usb holds 3 backed-up sessions" in h.window.recover_banner.message()
+    assert h.window.recover_banner.target == "usb"
