@@ -162,6 +162,22 @@ async def test_folders_made_ahead_cost_a_listing_and_a_create_each(
     assert sorted(n for n in folders if n.startswith("session_")) == sorted(names)
 
 
+async def test_folders_made_ahead_page_through_a_parent_that_holds_many(
+    drive: DriveHarness, tmp_path: Path
+) -> None:
+    store = DriveStore(drive.credentials(), api_root=drive.base_url, page_size=5)
+    try:
+        await store.make_folders([f"p/sessions/old_{i}" for i in range(7)])
+        drive.traffic.reset()
+
+        await store.make_folders([f"p/sessions/old_{i}" for i in range(7)] + ["p/sessions/new"])
+
+        assert drive.traffic.count("files.create") == 1  # all seven found, over two pages
+        assert drive.traffic.count("files.list") == 2 + 2
+    finally:
+        await store.close()
+
+
 async def test_a_twin_folder_made_meanwhile_by_another_writer_is_settled_on_the_oldest(
     drive: DriveHarness, store: DriveStore, tmp_path: Path
 ) -> None:

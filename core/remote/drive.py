@@ -263,7 +263,7 @@ class DriveStore:
     def _children_sync(
         self, client: DriveClient, cancel: threading.Event, parent: str
     ) -> dict[str, builtins.list[str]]:
-        return self._folders.children(client.files, parent)
+        return self._folders.children(client.files, parent, self.page_size)
 
     def _create_only_sync(
         self, client: DriveClient, cancel: threading.Event, parent: str, name: str

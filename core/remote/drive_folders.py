@@ -138,7 +138,7 @@ class FolderTree:
 
     # -- many folders at once (DriveStore.make_folders) -----------------------------
 
-    def children(self, files: Any, parent: str) -> dict[str, list[str]]:
+    def children(self, files: Any, parent: str, page_size: int = 1000) -> dict[str, list[str]]:
         """Every folder this app made in `parent`, by name, oldest first, every page: one
         listing where a lookup per name would cost a round trip each."""
         items: list[dict[str, Any]] = []
@@ -148,7 +148,7 @@ class FolderTree:
                 q=f"mimeType = {q_string(FOLDER_MIME)} and " + tagged(parent),
                 fields="nextPageToken,files(id,name,createdTime)",
                 orderBy="createdTime",
-                pageSize=1000,
+                pageSize=page_size,
                 pageToken=token,
             ).execute(num_retries=0)
             items += page.get("files", [])
