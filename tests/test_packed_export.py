@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -33,6 +34,27 @@ def transcript(tmp_path: Path) -> Path:
     proj = tmp_path / "p" / "-proj"
     proj.mkdir(parents=True)
     return proj / "s1.jsonl"
+
+
+async def damaged_chunk(service: Service, tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
+    """Ten lines imported, then the first stored chunk's frame replaced by `damage(frame)`
+    behind the service's back; the chunk's row keeps its old size."""
+    f = transcript(tmp_path)
+    f.write_bytes(b"".join(line(n) for n in range(10)))
+    await service.import_now([str(f)])
+    await service.db.checkpoint()
+    con = sqlite3.connect(service.workspace.db_path)
+    (chunk_id, frame) = con.execute("SELECT id, data FROM raw_chunks LIMIT 1").fetchone()
+    with con:
+        con.execute("UPDATE raw_chunks SET data = ? WHERE id = ?", (damage(frame), chunk_id))
+    con.close()
+
+
+def same_length_other_bytes(frame: bytes) -> bytes:
+    plain = zstandard.ZstdDecompressor().decompress(frame)
+    other = plain.replace(b"line 1", b"LINE 1")
+    assert other != plain and len(other) == len(plain)
+    return zstandard.ZstdCompressor().compress(other)
 
 
 async def packed(service: Service, tmp_path: Path) -> tuple[bytes, str, int, bool]:
@@ -110,18 +132,9 @@ async def test_a_redacted_file_is_hashed_as_stored_not_as_it_was_on_disk(
     ids=["frame-of-another-size", "garbage"],
 )
 async def test_a_chunk_that_disagrees_with_its_source_row_is_refused(
-    service: Service, tmp_path: Path, damage: object, message: str
+    service: Service, tmp_path: Path, damage: Callable[[bytes], bytes], message: str
 ) -> None:
-    f = transcript(tmp_path)
-    f.write_bytes(b"".join(line(n) for n in range(10)))
-    await service.import_now([str(f)])
-    await service.db.checkpoint()
-    con = sqlite3.connect(service.workspace.db_path)
-    (chunk_id, frame) = con.execute("SELECT id, data FROM raw_chunks LIMIT 1").fetchone()
-    assert callable(damage)
-    with con:  # the row still says its old size: only the frame itself tells
-        con.execute("UPDATE raw_chunks SET data = ? WHERE id = ?", (damage(frame), chunk_id))
-    con.close()
+    await damaged_chunk(service, tmp_path, damage)  # only the frame itself tells
 
     with pytest.raises(TierkeeperError, match=message) as caught:
         await packed(service, tmp_path)
@@ -133,21 +146,7 @@ async def test_a_chunk_changed_in_the_db_since_import_is_caught_by_deep_verify_a
 ) -> None:
     """The frames are copied as they are, so a chunk rewritten with other bytes of the same
     length goes into the backup; the digest it is checked against is the original file's."""
-    f = transcript(tmp_path)
-    f.write_bytes(b"".join(line(n) for n in range(10)))
-    await service.import_now([str(f)])
-    await service.db.checkpoint()
-    con = sqlite3.connect(service.workspace.db_path)
-    (chunk_id, frame) = con.execute("SELECT id, data FROM raw_chunks LIMIT 1").fetchone()
-    plain = zstandard.ZstdDecompressor().decompress(frame)
-    other = plain.replace(b"line 1", b"LINE 1")
-    assert other != plain and len(other) == len(plain)
-    with con:
-        con.execute(
-            "UPDATE raw_chunks SET data = ? WHERE id = ?",
-            (zstandard.ZstdCompressor().compress(other), chunk_id),
-        )
-    con.close()
+    await damaged_chunk(service, tmp_path, same_length_other_bytes)
     await service.add_folder_target("disk", str(tmp_path / "disk"))
     job = await service.start_backup(["s1"], "disk")
     assert (await service.jobs.wait(job.id)).state.value == "done"

@@ -204,24 +204,24 @@ def local_files(store: object) -> Callable[[str], Path | None] | None:
 
     A reader that only reads (an archive build) then opens the object where it lies
     instead of copying it: the wrappers' retries and cache have nothing to add there."""
-    inner: object = store
-    while inner is not None:
-        found = getattr(inner, "local_file", None)
-        if callable(found):
-            return cast("Callable[[str], Path | None]", found)
-        inner = getattr(inner, "inner", None)
-    return None
+    return cast("Callable[[str], Path | None] | None", _method(store, "local_file"))
 
 
 def folder_maker(store: object) -> Callable[[list[str]], Awaitable[None]] | None:
     """The store's `make_folders(paths)` when making many folders in one go saves it
     round trips (Drive, where a put into a new folder pays two for it), looking through
     the wrappers; else None (a disk makes a folder as cheaply as it writes a file)."""
+    return cast("Callable[[list[str]], Awaitable[None]] | None", _method(store, "make_folders"))
+
+
+def _method(store: object, name: str) -> object | None:
+    """The first store from the outside in (wrappers keep theirs in `inner`) with a
+    method of that name, as that bound method."""
     inner: object = store
     while inner is not None:
-        found = getattr(inner, "make_folders", None)
+        found: object = getattr(inner, name, None)
         if callable(found):
-            return cast("Callable[[list[str]], Awaitable[None]]", found)
+            return found
         inner = getattr(inner, "inner", None)
     return None
 

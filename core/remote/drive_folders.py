@@ -190,20 +190,7 @@ class FolderTree:
         return str(found[0]["id"]) if found else None
 
     def _create(self, files: Any, parent: str, name: str) -> str:
-        try:
-            made = files.create(
-                body={
-                    "name": name,
-                    "mimeType": FOLDER_MIME,
-                    "parents": [parent],
-                    "appProperties": dict(TAG),
-                },
-                fields="id,createdTime",
-            ).execute(num_retries=0)
-        except BaseException:
-            self.taint(parent)  # the answer may be what was lost, not the folder
-            raise
-        mine = str(made["id"])
+        mine = self.create_only(files, parent, name)
         found = self._matches(files, parent, name)
         if not found:
             self._fresh.add(mine)

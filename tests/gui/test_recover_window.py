@@ -60,15 +60,33 @@ def open_wizard(h: Harness) -> SetupWizard:
     return wizard
 
 
-def restore_road(h: Harness, wizard: SetupWizard, disk: Path) -> None:
-    """Welcome → "Restore from an existing backup" → Next → the folder → Open."""
+def to_restore_page(h: Harness, wizard: SetupWizard) -> None:
+    """Welcome → "Restore from an existing backup" → Next."""
     wizard.welcome.restore_choice.click()
     wizard.button(QWizard.WizardButton.NextButton).click()
     h.wait(lambda: wizard.page_name() == "restore")
+
+
+def open_backup(h: Harness, wizard: SetupWizard, disk: Path) -> None:
     page = wizard.restore
-    page.folder_row.edit.setText(str(disk))
+    page.folder_row.set_path(str(disk))
     page.open_button.click()
     h.wait(lambda: page.panel.contents is not None or page.message.shown() != "")
+
+
+def restore_road(h: Harness, wizard: SetupWizard, disk: Path) -> None:
+    """Welcome → "Restore from an existing backup" → Next → the folder → Open."""
+    to_restore_page(h, wizard)
+    open_backup(h, wizard, disk)
+
+
+def lost_catalog(run: Run, tmp_path: Path, disk: Path) -> Path:
+    """The old machine's workspace after the disk with its DB died (config.toml, with its
+    targets, survived)."""
+    ws = run(old_machine(tmp_path, disk))
+    for part in (ws / "analytics").glob("agent_metrics.db*"):
+        part.unlink()
+    return ws
 
 
 def test_the_wizard_restores_from_a_folder_and_the_sessions_show_in_backup_only(
@@ -129,10 +147,7 @@ def test_an_encrypted_backup_asks_for_its_passphrase_and_says_when_it_is_wrong(
 def test_a_lost_catalog_gets_a_banner_whose_button_rebuilds_it(
     make_window, run: Run, tmp_path: Path
 ) -> None:
-    disk = tmp_path / "disk"
-    ws = run(old_machine(tmp_path, disk))
-    for part in (ws / "analytics").glob("agent_metrics.db*"):
-        part.unlink()  # the disk with the DB died; config.toml (the target) survived
+    ws = lost_catalog(run, tmp_path, tmp_path / "disk")
     h = make_window(ws)
     w = h.window
     h.wait(lambda: w.recover_banner.message() != "")
@@ -220,18 +235,14 @@ def test_a_backup_folder_under_home_reads_as_tilde_and_still_opens(
     monkeypatch.setenv("HOME", str(tmp_path))
     h = make_window(tmp_path / "new-ws")
     wizard = open_wizard(h)
-    wizard.welcome.restore_choice.click()
-    wizard.button(QWizard.WizardButton.NextButton).click()
-    h.wait(lambda: wizard.page_name() == "restore")
+    to_restore_page(h, wizard)
     page = wizard.restore
 
     page.folder_row.set_path(str(disk))
     assert page.folder_row.edit.text() == "~/disk"
     page.folder_row.set_path("/not/under/home")
     assert page.folder_row.edit.text() == "/not/under/home"
-    page.folder_row.set_path(str(disk))
-    page.open_button.click()
-    h.wait(lambda: page.panel.contents is not None or page.message.shown() != "")
+    open_backup(h, wizard, disk)
 
     assert page.panel.contents is not None and page.panel.contents.sessions == len(FILES)
     (target,) = h.call(h.client.config()).targets
@@ -243,10 +254,7 @@ def test_the_banner_offers_the_target_that_answers_when_the_first_is_unplugged(
 ) -> None:
     from tests.gui.tier2 import add_folder_target
 
-    disk = tmp_path / "disk"
-    ws = run(old_machine(tmp_path, disk))
-    for part in (ws / "analytics").glob("agent_metrics.db*"):
-        part.unlink()
+    ws = lost_catalog(run, tmp_path, tmp_path / "disk")
     gone = tmp_path / "unplugged"
     run(add_folder_target(ws, gone, name="away"))
     config = Config.load(ws / "config.toml")  # the unplugged disk first, as if added first
