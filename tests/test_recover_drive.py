@@ -6,6 +6,8 @@ to Drive (with client-side encryption in one case), then it and its keyring are
 deleted; a new workspace signs in to the same Drive, rebuilds its catalog from it
 (giving the passphrase when encrypted) and restores one session, whose files must be
 the originals byte for byte and whose words Search must find again.
+
+Also here: the sessions' folders a backup job has Drive make before it starts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from core.packing.keys import WrongKeyError
 from core.service import Service
 from core.tier2.drive_target import keep_tokens
 from core.tier2.encryption import KeyMissingError, encrypt_target
+from core.tier2.session_layout import session_prefix, session_prefixes
 from core.tier2.targets import RetryPolicy
 from tests.drive_server.fixture import DriveHarness, drive_fixture
 from tests.support import CLAUDE_FIXTURES
@@ -129,3 +132,28 @@ async def test_a_backup_job_makes_its_sessions_folders_ahead_and_only_those(
     # once, and the sessions' folders listed before and after their creates: nothing per
     # session (its files go into a folder this store made, and need no look either)
     assert drive.traffic.count("files.list") == 1 + 4 + 2
+
+
+async def test_only_sessions_with_files_here_get_their_backup_folder_made_ahead(
+    service: Service, tmp_path: Path
+) -> None:
+    """A session known only from a backup (recovered, not restored) or with no file has
+    nothing to send: a folder made for it ahead would stay empty on the target."""
+    await service.import_now([str(FILES[0])])
+    (s1,) = [s.id for s in await service.list_sessions()]
+    for sid in ("recovered", "empty"):
+        await service.db.execute(
+            "INSERT INTO sessions(id, source, phase, updated_at) VALUES (?, 'x', 'p1', '')",
+            (sid,),
+        )
+    await service.db.execute(
+        "INSERT INTO recovered(session_id, target, tier, recovered_at) "
+        "VALUES ('recovered', 'gd', 2, '')"
+    )
+
+    prefixes = await service.db.call(
+        lambda conn: session_prefixes(conn, [s1, "recovered", "empty", "unknown"])
+    )
+
+    phase = await service.db.scalar("SELECT phase FROM sessions WHERE id = ?", (s1,))
+    assert prefixes == [session_prefix(phase, s1)]

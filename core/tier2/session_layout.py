@@ -78,10 +78,15 @@ def session_facts(
 
 
 def session_prefixes(conn: sqlite3.Connection, session_ids: Sequence[str]) -> list[str]:
-    """Where each of the sessions' backups goes, in one query (the folders a job can have
-    a store make before it starts: `folder_maker` in core/remote/base.py)."""
+    """Where the sessions' backups go, in one query: the folders a job can have a store
+    make before it starts (`folder_maker` in core/remote/base.py). Only sessions with
+    files here: one known only from a backup has nothing to send, and its folder would
+    stay empty (a session with snapshots alone gets its folder as it is written)."""
     rows = conn.execute(
-        "SELECT id, phase FROM sessions WHERE id IN (SELECT value FROM json_each(?))",
+        "SELECT id, phase FROM sessions s WHERE id IN (SELECT value FROM json_each(?)) "
+        "AND EXISTS(SELECT 1 FROM sources WHERE session_id = s.id) "
+        "AND NOT EXISTS(SELECT 1 FROM recovered WHERE session_id = s.id "
+        "AND restored_at IS NULL)",
         (orjson.dumps(list(session_ids)).decode(),),
     )
     return [session_prefix(r[1], str(r[0])) for r in rows]
