@@ -161,9 +161,15 @@ async def test_a_chunk_changed_in_the_db_since_import_is_caught_by_deep_verify_a
 
 
 async def test_deep_verify_passes_a_sound_backup(service: Service, tmp_path: Path) -> None:
+    """Imported in two goes, the transcript is stored as two frames: every one of them is
+    decompressed and hashed, not only the first."""
     f = transcript(tmp_path)
     f.write_bytes(b"".join(line(n) for n in range(10)))
     await service.import_now([str(f)])
+    with open(f, "ab") as fh:
+        fh.write(b"".join(line(n) for n in range(10, 20)))
+    await service.import_now([str(f)])
+    assert await service.db.scalar("SELECT count(*) FROM raw_chunks") == 2
     await service.add_folder_target("disk", str(tmp_path / "disk"))
     job = await service.start_backup(["s1"], "disk")
     assert (await service.jobs.wait(job.id)).state.value == "done"

@@ -210,6 +210,21 @@ def open_zstd_reader(path: Path) -> Iterator[CheckedReader]:
         yield CheckedReader(zr, path.name)
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes as they are."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def content_sha256(path: Path) -> str:
+    """SHA-256 of what a zstd file decompresses to, streamed (IntegrityError if damaged)."""
+    digest = hashlib.sha256()
+    with open_zstd_reader(path) as reader:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def check_zstd_complete(path: Path) -> None:
     """Refuse a file that is not a sequence of whole zstd frames (cut short, or not zstd).
 

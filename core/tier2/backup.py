@@ -21,9 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TypeVar
-
-import zstandard
+from typing import TypeVar
 
 from core.cache.store import CachingStore
 from core.errors import BadInputError, NotFoundError
@@ -31,7 +29,7 @@ from core.local.db.database import Database
 from core.local.db.read_pool import ReadPool
 from core.local.packed_export import pack_source_with
 from core.packing import IntegrityError, Packed
-from core.packing.compress import CheckedReader, decompress_file
+from core.packing.compress import content_sha256, decompress_file, file_sha256
 from core.packing.crypto import Key, WrongKeyError, decrypt_file, encrypt_file
 from core.packing.extract import safe_extract
 from core.packing.manifest import Manifest, ManifestFile
@@ -439,30 +437,22 @@ async def _deep_check(store: Store, key: str, entry: ManifestFile, *, plain: boo
     """The stored bytes against their digest, then (`plain`: not encrypted) what they
     decompress to against the original file's: a backup whose frames were copied from
     the DB is checked here against the digest the import took of the file itself."""
-    with tempfile.TemporaryFile() as fh:
-        await store.get(key, fh)
-        fh.seek(0)
-        digest = await asyncio.to_thread(lambda: hashlib.file_digest(fh, "sha256").hexdigest())
+    with tempfile.TemporaryDirectory(prefix="tierkeeper-verify-") as tmp:
+        path = Path(tmp) / entry.stored_name
+        with open(path, "wb") as fh:  # noqa: ASYNC230 - a local temp file
+            await store.get(key, fh)
+        digest = await asyncio.to_thread(file_sha256, path)
         if digest != entry.stored_sha256:
             return [f"{entry.stored_name}: content does not match the manifest (damaged)"]
         if not plain or entry.members or entry.sha256 is None:
             return []  # a tarball's members are checked by their own digests at restore
-        fh.seek(0)
         try:
-            raw = await asyncio.to_thread(_raw_sha256, fh, entry.stored_name)
+            raw = await asyncio.to_thread(content_sha256, path)
         except IntegrityError as exc:
             return [str(exc)]
     if raw != entry.sha256:
         return [f"{entry.stored_name}: decompresses to other bytes than the file backed up"]
     return []
-
-
-def _raw_sha256(fh: IO[bytes], name: str) -> str:
-    digest = hashlib.sha256()
-    reader = CheckedReader(zstandard.ZstdDecompressor().stream_reader(fh), name)
-    while chunk := reader.read(1 << 20):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 async def latest_backup(db: Database, session_id: str, target: str) -> int:

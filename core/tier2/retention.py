@@ -12,14 +12,13 @@ nothing outside the workspace (an agent's own transcripts) ever is.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import BadInputError
 from core.local.db.database import Database
 from core.local.snapshots import SnapshotStore
-from core.packing.compress import open_zstd_reader
+from core.packing.compress import content_sha256, file_sha256
 from core.packing.manifest import Manifest
 from core.tier2.backup import SNAPSHOTS
 from core.workspace import Workspace
@@ -33,16 +32,7 @@ class Pruned:
 
 
 def _sha256(path: Path, *, zstd: bool = False) -> str:
-    digest = hashlib.sha256()
-    if zstd:
-        with open_zstd_reader(path) as reader:
-            while chunk := reader.read(1 << 20):
-                digest.update(chunk)
-    else:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return content_sha256(path) if zstd else file_sha256(path)
 
 
 def _local_files(ws: Workspace, session_id: str) -> list[tuple[str, Path, bool]]:
