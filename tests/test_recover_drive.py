@@ -127,7 +127,9 @@ async def test_a_backup_job_makes_its_sessions_folders_ahead_and_only_those(
     sessions = [f for f in files if f.is_folder and f.name.startswith("session_")]
     assert sorted(f.name for f in sessions) == [f"session_{i}" for i in ids]
     assert all(any(g.parents == [f.id] for g in files) for f in sessions)  # none empty
-    # per session: its uploads and its manifest read back, no folder lookups of its own
+    # per session: its uploads, nothing read back (Drive's md5 of the manifest is proof),
+    # no folder lookups of its own
+    assert drive.traffic.count("files.get_media") == 0
     # the app's folder looked up, the four made above the sessions each checked for a twin
     # once, and the sessions' folders listed before and after their creates: nothing per
     # session (its files go into a folder this store made, and need no look either)

@@ -198,6 +198,22 @@ def concurrency(store: object) -> int:
     return SESSIONS_AT_ONCE
 
 
+def digests_what_it_holds(store: object) -> bool:
+    """Whether the MD5 a put of `store` reports was computed by the store itself from the
+    bytes it keeps (Drive's `md5Checksum`), looking through the wrappers. A store that
+    passes on the digest it was given (a folder) or does not say leaves it False.
+
+    Such an answer proves the bytes landed as sent, so a manifest need not be read back
+    (a round trip per session, after all the others): see `manifest_landed`."""
+    inner: object = store
+    while inner is not None:
+        said = getattr(inner, "digests_what_it_holds", None)
+        if isinstance(said, bool):
+            return said
+        inner = getattr(inner, "inner", None)
+    return False
+
+
 def local_files(store: object) -> Callable[[str], Path | None] | None:
     """The store's `local_file(key)` when it keeps objects as plain files on this machine
     (a folder target), looking through the wrappers; else None.

@@ -108,6 +108,7 @@ class DriveStore:
             raise ValueError("root_folder must be one folder name")
         self.name = name
         self.concurrency = SESSIONS_AT_ONCE
+        self.digests_what_it_holds = True  # md5Checksum: Google's, of the bytes it stored
         self.root_folder = root_folder
         self.chunk_size = chunk_size
         self.page_size = page_size

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import io
 import os
 import shutil
@@ -23,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from core.cache.store import CachingStore
 from core.errors import BadInputError, NotFoundError
 from core.local.db.database import Database
 from core.local.db.read_pool import ReadPool
@@ -46,6 +44,7 @@ from core.remote.base import (
 from core.tier2 import backup_direct
 from core.tier2.backup_rows import INSERT, BackupRows
 from core.tier2.encryption import KeyMissingError
+from core.tier2.manifest_landing import put_manifest, uncached
 from core.tier2.session_layout import (
     ENCRYPTED,
     MANIFEST,
@@ -124,13 +123,6 @@ async def _writing(folder: BlockingBatch | None, work: Awaitable[_T], path: Path
 
 def _local_dir() -> str:
     return tempfile.mkdtemp(prefix="tierkeeper-backup-")
-
-
-def uncached(store: Store) -> Store:
-    """The store under any read cache wrapped around it (retry and metering stay)."""
-    while isinstance(store, CachingStore):
-        store = store.inner
-    return store
 
 
 def _now() -> str:
@@ -365,26 +357,12 @@ async def _backup_async(
         data = manifest.to_bytes()
         manifest_path = outbox / MANIFEST
         await _writing(folder, asyncio.to_thread(manifest_path.write_bytes, data), manifest_path)
-        await store.put(
-            f"{prefix}/{MANIFEST}",
-            PutSource(
-                manifest_path,
-                len(data),
-                hashlib.sha256(data).hexdigest(),
-                hashlib.md5(data, usedforsecurity=False).hexdigest(),
-            ),
-        )
+        await put_manifest(store, f"{prefix}/{MANIFEST}", manifest_path, data)
     finally:
         if own_reads is not None:
             own_reads.close()
         for path in made:
             await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
-    # read the manifest back: what a restore will see. Past the cache: a copy of what we
-    # just wrote proves nothing, and keeping one would cost a cache file per session.
-    back = io.BytesIO()
-    await uncached(store).get(f"{prefix}/{MANIFEST}", back)
-    if back.getvalue() != data:
-        raise IntegrityError("The manifest read back from the store differs from the one written")
     raw = sum(e.size for e in entries)
     stored_bytes = sum(e.stored_size for e in entries) + len(data)
     now = _now()

@@ -1,7 +1,7 @@
 """A backup job's `backups` rows, written together and off its sessions' path.
 
 A session's row is what says its backup is verified, so it is handed over only
-once the manifest was read back; but the session's worker need not wait while
+once the manifest is known to have landed; but the session's worker need not wait while
 it is written: it starts the next session at once, and rows that arrive while
 one write is in flight go together in the next (one transaction, one trip to
 the DB thread). Whatever must follow a row (the job's "done" mark for the

@@ -8,8 +8,8 @@ compressed (`.db.zst`). On an encrypted target every file is sealed with the
 target's key (`.enc`), as the session backups are.
 
 Each file is checked against the digests the store reports back, and the
-review's manifest goes last and is read back: a manifest on the target always
-describes files that are all there.
+review's manifest goes last and is proven landed (core/tier2/manifest_landing.py):
+a manifest on the target always describes files that are all there.
 
 A review written again (`tierkeeper review PHASE` after the phase was closed)
 replaces the uploaded one under the same keys. The old manifest is removed
@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import NotFoundError
-from core.packing import IntegrityError, Packed
+from core.packing import Packed
 from core.packing.compress import compress_file
 from core.packing.crypto import Key, encrypt_file
 from core.packing.manifest import Manifest, ManifestFile
-from core.remote.base import ObjectNotFound, PutSource, Store
+from core.remote.base import ObjectNotFound, Store
 from core.tier2.backup import ENCRYPTED, MANIFEST, ROOT, SlotFor, put_checked
+from core.tier2.manifest_landing import put_manifest
 
 REVIEW_DIR = "review"
 COMPRESSED = frozenset({"phase_analytics.db"})
@@ -127,16 +127,8 @@ async def upload_review(
         data = manifest.to_bytes()
         manifest_path = work / MANIFEST
         manifest_path.write_bytes(data)
-        await store.put(
-            f"{prefix}/{MANIFEST}",
-            PutSource(manifest_path, len(data), hashlib.sha256(data).hexdigest(),
-                      hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                      keep_readable=True),
-        )  # fmt: skip
-    back = io.BytesIO()
-    await store.get(f"{prefix}/{MANIFEST}", back)
-    if back.getvalue() != data:
-        raise IntegrityError("The review's manifest read back from the store differs")
+        await put_manifest(store, f"{prefix}/{MANIFEST}", manifest_path, data,
+                           keep_readable=True)  # fmt: skip
     files = [e.stored_name for e in entries] + [MANIFEST]
     await _drop_others(store, prefix, set(files))
     return ReviewUpload(
