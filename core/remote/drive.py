@@ -16,8 +16,10 @@ asks Google how much arrived and sends only the rest. The SHA-256 of the
 content goes into appProperties, so a retried put whose first attempt did
 finish (only the answer was lost) sees the bytes are already there.
 
-The Google client is synchronous and not thread-safe (httplib2), so every
-call runs on the store's own worker threads, each with its own client.
+The Google client is synchronous and its connections (httplib2) are not
+thread-safe, so every call runs on the store's own worker threads, each
+sending on a connection of its own; the client that builds the requests is
+one, shared (core/remote/drive_discovery.py).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from core.remote.base import (
     TransientError,
     check_key,
 )
-from core.remote.drive_discovery import DriveClient, build_client, drive_document
+from core.remote.drive_discovery import DriveApi, DriveClient, build_api, drive_document
 from core.remote.drive_errors import (
     TRANSPORT_ERRORS,
     is_quota_error,
@@ -118,8 +120,8 @@ class DriveStore:
         self._folders = FolderTree(root_folder)
         self._executor = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix=f"drive-{name}")
         self._local = threading.local()
-        self._clients: builtins.list[DriveClient] = []
-        self._clients_lock = threading.Lock()
+        self._api: DriveApi | None = None
+        self._api_lock = threading.Lock()
         self._sessions: dict[tuple[str, str], _Session] = {}
         self._sessions_lock = threading.Lock()
         self._written: dict[tuple[str, str], _Resource] = {}
@@ -287,10 +289,8 @@ class DriveStore:
             return
         self._closed = True
         await asyncio.to_thread(self._executor.shutdown, wait=True)
-        with self._clients_lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            client.close()
+        if self._api is not None:
+            self._api.close()
 
     # -- plumbing ------------------------------------------------------------
 
@@ -319,10 +319,11 @@ class DriveStore:
     def _client(self) -> DriveClient:
         client: DriveClient | None = getattr(self._local, "client", None)
         if client is None:
-            client = build_client(self._credentials, drive_document(self._api_root), self._timeout)
-            with self._clients_lock:
-                self._clients.append(client)
-            self._local.client = client
+            with self._api_lock:
+                if self._api is None:
+                    document = drive_document(self._api_root)
+                    self._api = build_api(self._credentials, document, self._timeout)
+            client = self._local.client = self._api.on_this_thread()
         return client
 
     # -- lookups ---------------------------------------------------------------

@@ -10,6 +10,7 @@ not media uploads, whose URLs are derived from `rootUrl`.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -59,38 +60,86 @@ def drive_document(api_root: str) -> dict[str, Any]:
     return doc
 
 
+class ThreadConnections:
+    """The client's transport: each thread's own signed-in connection.
+
+    httplib2 connections must never be shared between threads, but the client built
+    on top of them can be: it only builds requests. One client per store then serves
+    every worker thread, each request going out on the connection of the thread that
+    sends it; building a client per thread (dozens of them) cost more CPU than a
+    backup's first hundred requests."""
+
+    def __init__(self, credentials: google.auth.credentials.Credentials, timeout: float) -> None:
+        self._credentials = credentials
+        self._timeout = timeout
+        self._local = threading.local()
+        self._made: list[AuthorizedHttp] = []
+        self._lock = threading.Lock()
+
+    def mine(self) -> AuthorizedHttp:
+        """This thread's connection, made on first use."""
+        http: AuthorizedHttp | None = getattr(self._local, "http", None)
+        if http is None:
+            # build_http keeps the library's rule that 308 is "resume incomplete", not a
+            # redirect.
+            raw = build_http()
+            raw.timeout = self._timeout
+            http = AuthorizedHttp(self._credentials, http=raw)
+            self._local.http = http
+            with self._lock:
+                self._made.append(http)
+        return http
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        return self.mine().request(*args, **kwargs)
+
+    def close(self) -> None:
+        """Closes every thread's sockets (a later request opens a new one)."""
+        with self._lock:
+            made = list(self._made)
+        for http in made:
+            http.close()
+
+
+@dataclass(frozen=True, slots=True)
+class DriveApi:
+    """One store's client, shared by its threads (see ThreadConnections).
+
+    `files` is the service's files resource, built once: `service.files()` builds
+    every method of the resource anew, docstrings included."""
+
+    service: Any
+    files: Any
+    connections: ThreadConnections
+    upload_url: str
+    """Where simple and multipart uploads of new files go."""
+
+    def on_this_thread(self) -> DriveClient:
+        return DriveClient(self.service, self.connections.mine(), self.files, self.upload_url)
+
+    def close(self) -> None:
+        self.connections.close()
+
+
 @dataclass(frozen=True, slots=True)
 class DriveClient:
-    """One thread's client: httplib2 connections must never be shared between threads.
-
-    `http` is kept beside the service for the few raw requests the library has no
-    call for (a resumable session's status query, ranged reads). `files` is the
-    service's files resource, built once: `service.files()` builds every method
-    of the resource anew, docstrings included, and cost more client CPU than the
-    requests themselves.
-    """
+    """The shared client as one worker thread uses it. `http` is that thread's own
+    connection, kept beside the service for the few raw requests the library has no
+    call for (a resumable session's status query, ranged reads, small multipart
+    uploads); requests the library builds go out on it too."""
 
     service: Any
     http: Any
     files: Any
     upload_url: str
-    """Where simple and multipart uploads of new files go."""
-
-    def close(self) -> None:
-        self.service.close()  # closes `http` (and its sockets) too
 
 
-def build_client(
+def build_api(
     credentials: google.auth.credentials.Credentials, document: dict[str, Any], timeout: float
-) -> DriveClient:
-    # build_http keeps the library's rule that 308 is "resume incomplete", not a redirect.
-    raw = build_http()
-    raw.timeout = timeout
-    http = AuthorizedHttp(credentials, http=raw)
-    service = build_from_document(document, http=http)
-    return DriveClient(
-        service=service, http=http, files=service.files(), upload_url=upload_url(document)
-    )
+) -> DriveApi:
+    connections = ThreadConnections(credentials, timeout)
+    service = build_from_document(document, http=connections)
+    return DriveApi(service, service.files(), connections, upload_url(document))
 
 
 def upload_url(document: dict[str, Any]) -> str:
