@@ -174,3 +174,22 @@ def test_installed_hook_command_records_and_install_round_trips(tmp_path: Path) 
                           capture_output=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0
     assert orjson.loads(settings.read_bytes()) == orjson.loads(before)
+
+
+def test_a_command_that_touches_no_cloud_target_loads_no_cloud_client(imported: Path) -> None:
+    """Every command pays for what it imports, in the half second a person waits for it:
+    boto3 and the Google client load when an S3 or Drive target is used, not before."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'boto3', 'botocore', 's3transfer', 'googleapiclient', 'google', 'httplib2'}), "
+        "file=sys.stderr))\n"
+        f"sys.argv = ['tierkeeper', 'sessions', '--json', '--workspace', {str(imported)!r}]\n"
+        "from core.cli.entry import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert orjson.loads(proc.stdout)  # the sessions were listed
+    assert proc.stderr.decode().strip().splitlines()[-1] == "[]"

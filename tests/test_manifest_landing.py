@@ -7,12 +7,12 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
 from core.packing import IntegrityError
-from core.remote.base import ProgressFn, digests_what_it_holds
+from core.remote.base import digests_what_it_holds
 from core.remote.drive import DriveStore
 from core.remote.folder import FolderStore
 from core.remote.retry import RetryingStore
@@ -71,17 +71,9 @@ class ReadsOtherBytes(FolderStore):
     """A disk that hands back something other than what was written to it: a fault no
     test can make a real disk produce on demand."""
 
-    async def get(
-        self,
-        key: str,
-        dest: BinaryIO,
-        *,
-        offset: int = 0,
-        length: int | None = None,
-        progress: ProgressFn | None = None,
-    ) -> int:
+    async def get(self, key: str, dest: BinaryIO, **ranged: Any) -> int:
         scratch = io.BytesIO()
-        n = await super().get(key, scratch, offset=offset, length=length, progress=progress)
+        n = await super().get(key, scratch, **ranged)
         dest.write(scratch.getvalue()[:-1] + b"!")
         return n
 

@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from google.oauth2.credentials import Credentials
-
-if TYPE_CHECKING:  # aiohttp loads when a sign-in runs, not with every service start
+if TYPE_CHECKING:  # aiohttp and google-auth load when used, not with every service start
     from aiohttp import web
+    from google.oauth2.credentials import Credentials
 
 from core.errors import ExitCode, TierkeeperError
 
@@ -95,6 +94,8 @@ class SignInNetworkError(SignInError):
 
 def drive_credentials(client: OAuthClient, refresh_token: str) -> Credentials:
     """Credentials with no access token yet: the first request refreshes at `token_uri`."""
+    from google.oauth2.credentials import Credentials
+
     return Credentials(  # type: ignore[no-untyped-call]
         token=None,
         refresh_token=refresh_token,

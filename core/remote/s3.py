@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 
-import boto3.session
-from botocore.config import Config
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from core.remote.base import (
@@ -369,9 +367,14 @@ class S3Store:
             raise mapped from err
 
     def _client(self) -> Any:
-        """Built on first use, on a worker: loading botocore's models takes a while."""
+        """Built on first use, on a worker: loading botocore's models takes a while. So is
+        boto3 imported: a command or a window that never touches S3 (most) does not wait
+        for it."""
         with self._client_lock:
             if self._client_obj is None:
+                import boto3.session
+                from botocore.config import Config
+
                 s = self.settings
                 session = boto3.session.Session(
                     aws_access_key_id=self._access_key,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -18,7 +19,6 @@ from core.config import TargetConfig
 from core.errors import BadInputError
 from core.remote.base import Store
 from core.remote.folder import FolderStore
-from core.remote.s3_bucket import BucketReport
 from core.setup.models import (
     BucketCheck,
     DriveTargetSpec,
@@ -26,8 +26,10 @@ from core.setup.models import (
     S3TargetSpec,
     TargetTestResult,
 )
-from core.tier2.s3_target import LIFECYCLE_ADVICE, describe, settings_of
 from core.tier2.targets import probe
+
+if TYPE_CHECKING:  # S3's modules (botocore) load when an S3 target is checked
+    from core.remote.s3_bucket import BucketReport
 
 PROBE_BYTES = 64 * 1024
 NAME_HINT = "letters, digits, '.', '_' or '-', up to 40"
@@ -75,6 +77,8 @@ async def timed_probe(store: Store) -> tuple[float, str]:
 
 
 def bucket_check(report: BucketReport) -> BucketCheck:
+    from core.tier2.s3_target import LIFECYCLE_ADVICE
+
     return BucketCheck(bucket=report.bucket, exists=report.exists, region=report.region,
                        writable=report.writable, versioning=report.versioning,
                        object_lock=report.object_lock, advice=[LIFECYCLE_ADVICE])  # fmt: skip
@@ -100,7 +104,7 @@ async def check_new_s3(target: TargetConfig, keys: tuple[str, str] | None,
                        scope: str) -> TargetTestResult:  # fmt: skip
     """Bucket first (a missing one gets a clear refusal), then the round trip."""
     from core.remote.s3 import S3Store
-    from core.tier2.s3_target import open_s3
+    from core.tier2.s3_target import describe, open_s3, settings_of
 
     if keys is not None:
         store = S3Store(settings_of(target), name=target.name, access_key=keys[0],
