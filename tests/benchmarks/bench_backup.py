@@ -74,6 +74,10 @@ def _floor(root: Path, data: Path) -> dict[str, float]:
     return {"pack_s": pack_s, "unpack_s": time.perf_counter() - t0, "size": out.stat().st_size}
 
 
+BIG_SESSION_MB = 2000
+"""The issue's own case: a 2 GB session backs up in < 200 MB RSS. Its import takes minutes."""
+
+
 def _big_session_rss(root: Path, transcript: Path) -> tuple[float, int]:
     """Peak RSS (MB) of `tierkeeper backup` of one long session, run as its own process."""
     ws = root / "ws-big"
@@ -117,7 +121,7 @@ def run(quick: bool) -> Result:
         floor = _floor(root, data)
         log("backup: import (not timed), then back up every session")
         ours = asyncio.run(_backup_and_restore(root, data))
-        big_mb = 8 if quick else 400
+        big_mb = 8 if quick else BIG_SESSION_MB
         log(f"backup: one {big_mb} MB session, backed up by the CLI in a process of its own")
         big_rss, big_raw = _big_session_rss(root, ensure_big_session(big_mb))
         log("backup: bytes stored on sessions with snapshots, and on the shared fixtures")
@@ -147,7 +151,7 @@ def run(quick: bool) -> Result:
         Row(
             f"Backup of one {mb(big_raw)} session: peak RSS of the process",
             f"{big_rss:.0f} MB",
-            "< 200 MB (for 2 GB)",
+            "< 200 MB (a 2 GB session)",
             big_rss < 200,
             "—",
             "—",
@@ -177,10 +181,11 @@ def run(quick: bool) -> Result:
         "transcript is stored as the zstd frames the DB already holds (one per import batch, "
         "so nothing is compressed twice), plus per session a manifest and a recovery catalog.",
         *_ratio_details(ratios),
-        f"Peak RSS: `tierkeeper backup` of the {mb(big_raw)} session in a process of its own, "
-        "its peak read with wait4 by a small launcher (a child forked from the benchmark "
-        "process would start out with the benchmark's own memory). It does not grow with "
-        "the session: the stored frames stream 8 at a time and the catalog streams too.",
+        f"Peak RSS: `tierkeeper backup` of the {mb(big_raw)} session (one transcript, imported "
+        "first, not timed: most of this benchmark's time) in a process of its own, its peak "
+        "read with wait4 by a small launcher (a child forked from the benchmark process "
+        "would start out with the benchmark's own memory). It does not grow with the "
+        "session: the stored frames stream 8 at a time and the catalog streams too.",
     ]
     return res
 
