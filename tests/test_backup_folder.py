@@ -66,6 +66,21 @@ def test_restore_gives_back_the_same_bytes_and_never_overwrites(
     assert Path(first).read_bytes() == Path(second).read_bytes() == SOURCE.read_bytes()
 
 
+def test_restore_into_a_file_says_so_and_leaves_the_file(
+    backed_up: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`--to` naming a file (or a path through one) is the user's slip, not a crash."""
+    ws, _ = backed_up
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_bytes(b"mine")
+    for dest in (in_the_way, in_the_way / "restored"):
+        proc = tk("restore", SESSION, "--to", str(dest), ws=ws)
+        said = proc.stderr.decode()
+        assert proc.returncode == 2, said
+        assert "a file with that name is in the way" in said and "internal error" not in said
+    assert in_the_way.read_bytes() == b"mine"
+
+
 def test_verify_finds_a_damaged_artifact_and_restore_refuses_it(
     tmp_path: Path,
 ) -> None:

@@ -144,3 +144,30 @@ async def test_sessions_done_before_the_disk_went_away_are_not_redone(tmp_path: 
         assert sorted(r[0] for r in rows) == sessions  # each session backed up exactly once
     finally:
         await svc.stop()
+
+
+async def test_a_disk_gone_when_every_session_is_already_backed_up_still_parks(
+    tmp_path: Path,
+) -> None:
+    """Nothing to upload, but the job still writes the target's index (what a fresh
+    machine reads first): with the disk away that waits too, it does not fail."""
+    ws, disk, sessions = await prepared(tmp_path)
+    svc = await start(ws)
+    try:
+        first = await svc.jobs.wait((await svc.start_backup(sessions, "usb")).id)
+        assert first.state == JobState.DONE
+        away = tmp_path / "unplugged"
+        disk.rename(away)
+
+        again = await svc.start_backup(sessions, "usb")
+        await until(svc, again.id, JobState.WAITING)
+        parked = await svc.jobs.get(again.id)
+        assert parked.wait_reason and "usb is unreachable" in parked.wait_reason
+        assert parked.error is None
+
+        away.rename(disk)
+        await until(svc, again.id, JobState.DONE)
+        done = await svc.jobs.get(again.id)
+        assert done.result is not None and done.result["unchanged"] == len(sessions)
+    finally:
+        await svc.stop()

@@ -6,8 +6,10 @@ import hashlib
 from pathlib import Path
 
 import orjson
+import pytest
 from roo_cline_data import write_roo_task
 
+from core.errors import BadInputError
 from core.local.export import export_session
 from core.service import Service
 
@@ -35,6 +37,20 @@ async def test_roo_task_imports_counts_and_exports_each_file(
     assert session.session.agent == "roo-code" and session.session.source == "roo"
     again = await service.import_now([str(tasks)])
     assert again.files_skipped == len(files)
+
+
+async def test_exporting_a_task_into_a_path_through_a_file_is_refused_clearly(
+    service: Service, tmp_path: Path
+) -> None:
+    """A task is several files, so the export is a folder: a file in the way is named."""
+    tasks = tmp_path / "tasks"
+    write_roo_task(tasks, "task-3")
+    await service.import_now([str(tasks)])
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_bytes(b"mine")
+    with pytest.raises(BadInputError, match="a file with that name is in the way"):
+        await export_session(service.db, "task-3", in_the_way / "export")
+    assert in_the_way.read_bytes() == b"mine"
 
 
 async def test_task_folder_with_a_missing_file_imports_the_rest_with_a_warning(

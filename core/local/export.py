@@ -19,6 +19,7 @@ import zstandard
 
 from core.errors import BadInputError, NotFoundError, TierkeeperError
 from core.local.db.database import Database
+from core.packing.extract import make_folder
 
 
 @dataclass(slots=True)
@@ -107,7 +108,7 @@ async def export_session(
         raise BadInputError("Say where to write the export", hint="pass -o FILE or -o DIR")
     as_dir = len(sources) > 1 or await asyncio.to_thread(dest.is_dir)
     if as_dir:
-        await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(make_folder, dest)
     results = []
     for source_id, path, _role in sources:
         target = dest / Path(path).name if as_dir else dest

@@ -180,6 +180,18 @@ def _kind_problem(info: tarfile.TarInfo) -> str | None:
     return None
 
 
+def make_folder(directory: Path) -> None:
+    """`mkdir -p`, failing with what a person can act on when a file is in the way (the
+    folder a restore was sent to, or one of its parents, is a file)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise BadInputError(
+            f"Cannot create folder {directory}: a file with that name is in the way",
+            hint="choose another folder, or move that file",
+        ) from exc
+
+
 def _make_dirs(directory: Path, undo: _Undo) -> None:
     missing = []
     probe = directory
@@ -187,11 +199,7 @@ def _make_dirs(directory: Path, undo: _Undo) -> None:
         missing.append(probe)
         probe = probe.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise BadInputError(
-            f"Cannot create folder {directory}: a file with that name is in the way"
-        ) from exc
+        make_folder(directory)
     finally:
         undo.dirs.extend(p for p in reversed(missing) if p.is_dir())
 

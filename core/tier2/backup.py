@@ -29,7 +29,7 @@ from core.local.packed_export import pack_source_with
 from core.packing import IntegrityError, Packed
 from core.packing.compress import content_sha256, decompress_file, file_sha256
 from core.packing.crypto import Key, WrongKeyError, decrypt_file, encrypt_file
-from core.packing.extract import safe_extract
+from core.packing.extract import make_folder, safe_extract
 from core.packing.manifest import Manifest, ManifestFile
 from core.recovery.catalog import stored_name as catalog_name
 from core.recovery.catalog_stream import CatalogReader
@@ -468,7 +468,7 @@ async def restore_session(
     if not entries:
         raise NotFoundError(f"The backup of {session_id} has no file named {file!r}")
     _check_key(manifest, key)
-    await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(make_folder, dest)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="tierkeeper-restore-") as tmp:
         for entry in entries:

@@ -151,6 +151,8 @@ async def run_backup(
             await publish_tier2_index(db, store, target.name, target.encryption, key, workspace)
     except (NeedsReconnect, KeyMissingError) as exc:  # no sign-in, or no key, at all
         raise JobMustWait(resource_of(target.name), str(exc), needs_user=True) from exc
+    except TransientError as exc:  # gone after the sessions (the index), or before them
+        raise JobMustWait(resource_of(target.name), f"{target.name} is unreachable: {exc}") from exc
     except BaseExceptionGroup as group:
         raise _one_error(group, target.name) from None
     finally:
