@@ -547,6 +547,15 @@ class Service:
                 " = s.id) ORDER BY started_at"
             )
             session_ids = [r[0] for r in rows]
+        else:  # a mistyped id is refused now, not queued as a job that fails
+            unknown = await self.db.fetchall(
+                "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM sessions)",
+                (orjson.dumps(session_ids).decode(),),
+            )
+            if unknown:
+                more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+                raise NotFoundError(f"No session {unknown[0][0]!r}{more}",
+                                    hint="`tierkeeper sessions` lists them")  # fmt: skip
         if not session_ids:
             raise BadInputError("There are no sessions to back up", hint="import some first")
         title = f"Back up {len(session_ids)} session(s) to {chosen.name}"

@@ -111,6 +111,17 @@ def test_backup_without_a_target_says_how_to_add_one(tmp_path: Path) -> None:
     assert proc.returncode == 2 and b"tierkeeper target add folder" in proc.stderr
 
 
+def test_a_mistyped_session_id_is_refused_before_any_job_is_queued(
+    backed_up: tuple[Path, Path],
+) -> None:
+    ws, _ = backed_up
+    before = ok(tk("jobs", "--json", ws=ws))
+    proc = tk("backup", SESSION, "no-such-session", ws=ws)
+    assert proc.returncode != 0
+    assert "No session 'no-such-session'" in proc.stderr.decode()
+    assert ok(tk("jobs", "--json", ws=ws)) == before
+
+
 def test_session_end_backs_the_session_up(tmp_path: Path) -> None:
     ws, disk = tmp_path / "ws", tmp_path / "disk"
     ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
