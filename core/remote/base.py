@@ -204,7 +204,7 @@ def digests_what_it_holds(store: object) -> bool:
     passes on the digest it was given (a folder) or does not say leaves it False.
 
     Such an answer proves the bytes landed as sent, so a manifest need not be read back
-    (a round trip per session, after all the others): see `manifest_landed`."""
+    (a round trip per session, after all the others): see core/tier2/manifest_landing.py."""
     inner: object = store
     while inner is not None:
         said = getattr(inner, "digests_what_it_holds", None)

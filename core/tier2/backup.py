@@ -44,7 +44,7 @@ from core.remote.base import (
 from core.tier2 import backup_direct
 from core.tier2.backup_rows import INSERT, BackupRows
 from core.tier2.encryption import KeyMissingError
-from core.tier2.manifest_landing import put_manifest, uncached
+from core.tier2.manifest_landing import put_manifest
 from core.tier2.session_layout import (
     ENCRYPTED,
     MANIFEST,
@@ -69,7 +69,7 @@ SlotFor = Callable[[str, str], ResumeSlot | None]
 __all__ = [
     "ENCRYPTED", "MANIFEST", "ROOT", "SNAPSHOTS", "SNAPSHOTS_DIR", "BackupResult", "SlotFor",
     "VerifyResult", "backup_session", "latest_backup", "put_checked", "restore_session",
-    "session_prefix", "uncached", "verify_backup",
+    "session_prefix", "verify_backup",
 ]  # fmt: skip
 
 FILES_AT_ONCE = 3
