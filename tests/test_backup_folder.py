@@ -104,6 +104,47 @@ def test_verify_finds_a_damaged_artifact_and_restore_refuses_it(
     assert not dest.exists() or not any(dest.iterdir())
 
 
+def test_verify_checks_the_manifest_too_and_the_next_backup_mends_it(tmp_path: Path) -> None:
+    """A restore reads the manifest first: sound files under a damaged or lost manifest are
+    a lost backup, so verify says so, and the next backup writes the session again."""
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("import", str(SOURCE), "--json", ws=ws))
+    ok(tk("target", "add", "folder", "nas", str(disk), "--json", ws=ws))
+    ok(tk("backup", SESSION, "--json", ws=ws))
+    folder = disk / "Tierkeeper" / "no-phase" / "sessions" / f"session_{SESSION}"
+    manifest = folder / "manifest.json"
+    good = manifest.read_bytes()
+
+    def verified(*deep: str) -> list[str]:
+        proc = tk("verify", *deep, "--json", ws=ws)
+        (result,) = orjson.loads(proc.stdout)
+        assert proc.returncode == (0 if result["ok"] else 4)
+        return list(result["problems"])
+
+    # the same size, one byte changed: only reading it can tell
+    bent = good.replace(b'"zstd"', b'"zstx"')
+    assert len(bent) == len(good) and bent != good
+    manifest.write_bytes(bent)
+    assert verified() == []
+    (problem,) = verified("--deep")
+    assert problem == "manifest.json: content does not match its recorded digest (damaged)"
+
+    manifest.write_bytes(b"garbage{")
+    (problem,) = verified()
+    assert problem.startswith("manifest.json: size 8, expected ")
+    proc = tk("restore", SESSION, "--to", str(tmp_path / "lost"), ws=ws)
+    assert proc.returncode == 2 and b"not valid JSON" in proc.stderr
+
+    manifest.unlink()
+    assert verified() == ["manifest.json: missing from the target"]
+
+    again = ok(tk("backup", SESSION, "--json", ws=ws))  # not "unchanged": it failed verify
+    assert again["result"]["sessions"] == 1 and again["result"]["unchanged"] == 0
+    assert verified("--deep") == []
+    (path,) = ok(tk("restore", SESSION, "--to", str(tmp_path / "back"), "--json", ws=ws))
+    assert Path(path).read_bytes() == SOURCE.read_bytes()
+
+
 def test_backup_without_a_target_says_how_to_add_one(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ok(tk("import", str(SOURCE), "--json", ws=ws))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import io
 import os
 import shutil
@@ -386,14 +387,20 @@ class VerifyResult:
 async def verify_backup(
     db: Database, store: Store, backup_id: int, *, deep: bool = False
 ) -> VerifyResult:
-    """Re-stat every artifact against the manifest; `deep` downloads and hashes them too."""
+    """Re-stat every artifact against the manifest, and the manifest on the target against
+    the one recorded; `deep` downloads and hashes them too."""
     row = await db.fetchone("SELECT session_id, prefix, manifest FROM backups WHERE id = ?",
                             (backup_id,))  # fmt: skip
     if row is None:
         raise NotFoundError(f"No backup {backup_id}")
-    manifest = Manifest.parse(str(row[2]).encode())
+    recorded = str(row[2]).encode()
+    manifest = Manifest.parse(recorded)
     problems: list[str] = []
-    for entry in manifest.files:
+    # The manifest is what a restore reads first: a backup whose files are all sound is
+    # still lost if it is damaged or gone, and a failed verify has the next backup redo it.
+    plain = manifest.encryption == "none"
+    checks = [(entry, plain) for entry in manifest.files] + [(_as_entry(recorded), False)]
+    for entry, readable in checks:
         key = f"{row[1]}/{entry.stored_name}"
         try:
             info = await store.stat(key)
@@ -402,13 +409,23 @@ async def verify_backup(
             continue
         problems += check_remote(entry, info)
         if deep and not problems:
-            problems += await _deep_check(store, key, entry, plain=manifest.encryption == "none")
+            problems += await _deep_check(store, key, entry, plain=readable)
     status = "ok" if not problems else "failed"
     await db.execute(
         "UPDATE backups SET verified_at = ?, verify_status = ?, verify_error = ? WHERE id = ?",
         (_now(), status, "; ".join(problems) or None, backup_id),
     )
     return VerifyResult(backup_id, str(row[0]), not problems, problems)
+
+
+def _as_entry(manifest: bytes) -> ManifestFile:
+    """The manifest file itself as an entry to check: stored as it is, uncompressed."""
+    sha256 = hashlib.sha256(manifest).hexdigest()
+    return ManifestFile(
+        name=MANIFEST, size=len(manifest), sha256=sha256, stored_name=MANIFEST,
+        stored_size=len(manifest), stored_sha256=sha256,
+        stored_md5=hashlib.md5(manifest, usedforsecurity=False).hexdigest(),
+    )  # fmt: skip
 
 
 async def _deep_check(store: Store, key: str, entry: ManifestFile, *, plain: bool) -> list[str]:
@@ -421,7 +438,7 @@ async def _deep_check(store: Store, key: str, entry: ManifestFile, *, plain: boo
             await store.get(key, fh)
         digest = await asyncio.to_thread(file_sha256, path)
         if digest != entry.stored_sha256:
-            return [f"{entry.stored_name}: content does not match the manifest (damaged)"]
+            return [f"{entry.stored_name}: content does not match its recorded digest (damaged)"]
         if not plain or entry.members or entry.sha256 is None:
             return []  # a tarball's members are checked by their own digests at restore
         try:
