@@ -157,7 +157,7 @@ class Client(Protocol):
     async def start_backup(self, session_ids: list[str], target: str | None = None) -> JobInfo: ...
 
     async def start_restore(
-        self, session_id: str, dest: str, *, target: str | None = None,
+        self, session_id: str, dest: str | None, *, target: str | None = None,
         file: str | None = None, overwrite: bool = False,
     ) -> JobInfo: ...  # fmt: skip
 
@@ -446,7 +446,7 @@ class InProcessClient:
         return await self._service.start_backup(session_ids, target)
 
     async def start_restore(
-        self, session_id: str, dest: str, *, target: str | None = None,
+        self, session_id: str, dest: str | None, *, target: str | None = None,
         file: str | None = None, overwrite: bool = False,
     ) -> JobInfo:  # fmt: skip
         return await self._service.start_restore(

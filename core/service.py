@@ -600,7 +600,7 @@ class Service:
     async def restore(
         self,
         session_id: str,
-        dest: Path,
+        dest: Path | None,
         *,
         target: str | None = None,
         file: str | None = None,
@@ -625,7 +625,7 @@ class Service:
         try:
             return await restore_session(
                 self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite,
-                key=key,
+                key=key, state_dir=self.workspace.state,
             )  # fmt: skip
         finally:
             await store.close()
@@ -641,7 +641,7 @@ class Service:
     async def start_restore(
         self,
         session_id: str,
-        dest: str,
+        dest: str | None,
         *,
         target: str | None = None,
         file: str | None = None,
@@ -658,8 +658,9 @@ class Service:
 
     async def _restore_job(self, ctx: JobContext) -> dict[str, Any]:
         p = ctx.params
+        dest = p.get("dest")
         written = await self.restore(
-            str(p["session"]), Path(str(p["dest"])), target=str(p["target"]),
+            str(p["session"]), None if dest is None else Path(str(dest)), target=str(p["target"]),
             file=p.get("file"), overwrite=bool(p.get("overwrite")),
         )  # fmt: skip
         return {"written": [str(w) for w in written]}

@@ -194,6 +194,24 @@ async def test_targets_backups_restore_and_verify_on_a_folder_target(t: Setup) -
     assert done.state == JobState.DONE and done.result == {"verified": 1, "failed": []}
 
 
+async def test_a_restore_with_no_folder_puts_the_file_back_where_it_was(t: Setup) -> None:
+    mine = t.tmp / "projects" / SOURCE.name
+    mine.parent.mkdir()
+    mine.write_bytes(SOURCE.read_bytes())
+    job = await t.client.start_import([str(mine)])
+    assert (await asyncio.wait_for(t.client.wait_job(job.id), 10)).state == JobState.DONE
+    await t.svc.add_folder_target("usb", str(t.tmp / "disk"))
+    job = await t.client.start_backup([], "usb")
+    assert (await asyncio.wait_for(t.client.wait_job(job.id), 20)).state == JobState.DONE
+    mine.unlink()
+
+    job = await t.client.start_restore("edge_cases", None, target="usb")
+    done = await asyncio.wait_for(t.client.wait_job(job.id), 20)
+
+    assert done.state == JobState.DONE and done.result == {"written": [str(mine)]}
+    assert mine.read_bytes() == SOURCE.read_bytes()
+
+
 async def same_error(direct: Awaitable[object], via_client: Awaitable[object]) -> TierkeeperError:
     """The client raises what the service raises: class, message, hint, exit code."""
     with pytest.raises(TierkeeperError) as want:

@@ -845,7 +845,12 @@ def verify(
 @app.command()
 def restore(
     session_id: Annotated[str, typer.Argument(metavar="SESSION")],
-    to: Annotated[Path, typer.Option("--to", help="Folder to restore into.")] = Path(),
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Folder to restore into (default: here).")
+    ] = None,
+    original: Annotated[
+        bool, typer.Option("--original", help="Put each file back where it came from.")
+    ] = False,
     file: Annotated[str | None, typer.Option(help="Only this file.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace files that exist.")] = False,
     target: TargetOpt = None,
@@ -853,17 +858,20 @@ def restore(
     json: JsonOpt = False,
 ) -> None:
     """Restore a session's files from its latest backup, each checked first."""
+    dest = None if original else (to if to is not None else Path())
 
     async def go() -> None:
+        if original and to is not None:
+            raise BadInputError("Say --to DIR or --original, not both")
         async with client_for(workspace, write=False) as client:
             svc = in_process(client)
             if svc is not None:  # read-only: it runs beside a window that holds the workspace
                 written = await svc.restore(
-                    session_id, to, target=target, file=file, overwrite=overwrite
+                    session_id, dest, target=target, file=file, overwrite=overwrite
                 )
             else:
                 written = await restore_through(
-                    client, session_id, to, target=target, file=file, overwrite=overwrite,
+                    client, session_id, dest, target=target, file=file, overwrite=overwrite,
                     quiet=json,
                 )  # fmt: skip
         if json:

@@ -51,20 +51,21 @@ async def verify_through(client: Client, target: str | None, *, deep: bool) -> l
 async def restore_through(
     client: Client,
     session_id: str,
-    dest: Path,
+    dest: Path | None,
     *,
     target: str | None,
     file: str | None,
     overwrite: bool,
     quiet: bool,
 ) -> list[Path]:
-    """The files written, named as the caller named `dest` (relative stays relative)."""
-    where = Path(absolute(dest))
-    job = await client.start_restore(session_id, str(where), target=target, file=file,
-                                     overwrite=overwrite)  # fmt: skip
+    """The files written, named as the caller named `dest` (relative stays relative;
+    None, back where each came from)."""
+    where = None if dest is None else Path(absolute(dest))
+    job = await client.start_restore(session_id, None if where is None else str(where),
+                                     target=target, file=file, overwrite=overwrite)  # fmt: skip
     info = _finished(await follow_job(client, job.id, quiet=quiet))
     written = [Path(p) for p in (info.result or {}).get("written", [])]
-    if dest.is_absolute():
+    if dest is None or where is None or dest.is_absolute():
         return written
     return [dest / p.relative_to(where) if p.is_relative_to(where) else p for p in written]
 

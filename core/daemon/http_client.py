@@ -232,7 +232,7 @@ class HttpClient:
         return JobInfo.model_validate(await self._call("POST", "/backups", body=body))
 
     async def start_restore(
-        self, session_id: str, dest: str, *, target: str | None = None,
+        self, session_id: str, dest: str | None, *, target: str | None = None,
         file: str | None = None, overwrite: bool = False,
     ) -> JobInfo:  # fmt: skip
         body = RestoreRequest.model_construct(session_id=session_id, dest=dest, target=target,

@@ -40,7 +40,8 @@ class BackupRequest(_Strict):
 
 class RestoreRequest(_Strict):
     session_id: str
-    dest: str
+    dest: str | None
+    """None: each file back where it came from."""
     target: str | None = None
     file: str | None = None
     overwrite: bool = False

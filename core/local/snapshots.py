@@ -206,6 +206,12 @@ def _compressor() -> zstandard.ZstdCompressor:
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
 
 
+def compress_snapshot(plain: bytes) -> bytes:
+    """A snapshot's JSON as the store keeps it: one checksummed frame that records its
+    size, which `load` needs (what a restore puts back into the state folder)."""
+    return _compressor().compress(plain)
+
+
 class CleanParts:
     """Digests of documents and parts already found free of secrets.
 

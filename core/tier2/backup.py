@@ -46,6 +46,7 @@ from core.tier2 import backup_direct
 from core.tier2.backup_rows import INSERT, BackupRows
 from core.tier2.encryption import KeyMissingError
 from core.tier2.manifest_landing import put_manifest
+from core.tier2.original_places import free_name, original_places, snapshots_back
 from core.tier2.session_layout import (
     ENCRYPTED,
     MANIFEST,
@@ -467,13 +468,16 @@ async def restore_session(
     store: Store,
     session_id: str,
     prefix: str,
-    dest: Path,
+    dest: Path | None,
     *,
     file: str | None = None,
     overwrite: bool = False,
     key: Key | None = None,
+    state_dir: Path | None = None,
 ) -> list[Path]:
-    """Downloads, checks against the manifest, and writes into `dest` (never outside it).
+    """Downloads, checks against the manifest, and writes into `dest` (never outside it),
+    or with `dest` None back where each file came from (core/tier2/original_places.py;
+    the snapshots into `state_dir`, the workspace's).
 
     An encrypted backup needs `key`; the wrong key is refused before anything is written."""
     buf = io.BytesIO()
@@ -485,7 +489,13 @@ async def restore_session(
     if not entries:
         raise NotFoundError(f"The backup of {session_id} has no file named {file!r}")
     _check_key(manifest, key)
-    await asyncio.to_thread(make_folder, dest)
+    places = None
+    if dest is None:
+        if state_dir is None:
+            raise BadInputError("Say where the files go", hint="add --to DIR")
+        places = await original_places(db, session_id, entries, state_dir)
+    else:
+        await asyncio.to_thread(make_folder, dest)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="tierkeeper-restore-") as tmp:
         for entry in entries:
@@ -495,18 +505,29 @@ async def restore_session(
             if manifest.encryption != "none":
                 assert key is not None  # checked above
                 packed = await asyncio.to_thread(_unseal, packed, entry, key)
+            if entry.members and places is not None:
+                written += await asyncio.to_thread(
+                    snapshots_back, packed, entry, places.state_dir, overwrite=overwrite
+                )
+                continue
             if entry.members:  # a tarball: its files, each checked against the manifest
+                assert dest is not None
                 folder = dest / SNAPSHOTS_DIR
                 if folder.exists() and not overwrite:
-                    folder = _free_name(folder)
+                    folder = free_name(folder)
                 written += await asyncio.to_thread(
                     safe_extract, packed, folder, expected=entry.member_digests(),
                     overwrite=overwrite,
                 )  # fmt: skip
                 continue
-            target = dest / entry.name  # names were checked safe when the manifest was parsed
+            # names were checked safe when the manifest was parsed
+            if places is not None:
+                target = places.files[entry.name]
+            else:
+                assert dest is not None
+                target = dest / entry.name
             if target.exists() and not overwrite:
-                target = _free_name(target)
+                target = free_name(target)
             await asyncio.to_thread(decompress_file, packed, target, expect_sha256=entry.sha256)
             written.append(target)
     return written
@@ -533,13 +554,3 @@ def _unseal(sealed: Path, entry: ManifestFile, key: Key) -> Path:
     decrypt_file(sealed, plain, key)
     sealed.unlink()
     return plain
-
-
-def _free_name(path: Path) -> Path:
-    """`name (restored N).ext`: restore never replaces a file unless told to."""
-    n = 1
-    while True:
-        candidate = path.with_name(f"{path.stem} (restored {n}){path.suffix}")
-        if not candidate.exists():
-            return candidate
-        n += 1

@@ -1,0 +1,108 @@
+"""Where a session's backed-up files came from, for a restore that puts them back there.
+
+A source file goes back to the path it was imported from; the session's state
+snapshots (one tarball in the backup) go back into the workspace's `state/`
+folder, compressed as the workspace keeps them. Everything is decided before a
+byte is written: a file whose origin is unknown, or whose folder does not exist
+on this machine, stops the restore with the advice to pick a folder instead. A
+session recovered from a backup's catalog is refused outright: its paths are the
+catalog's word (another computer's, or anyone's who could change the backup),
+and a restore never writes where its data alone says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import BadInputError
+from core.local.db.database import Database
+from core.local.snapshots import compress_snapshot
+from core.packing.compress import atomic_output
+from core.packing.extract import safe_extract
+from core.packing.manifest import ManifestFile
+
+_ELSEWHERE = "restore into a folder instead: --to DIR"
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    files: dict[str, Path]
+    """Manifest name → the path the file was imported from."""
+    state_dir: Path
+
+
+def free_name(path: Path) -> Path:
+    """`name (restored N).ext`: restore never replaces a file unless told to."""
+    n = 1
+    while True:
+        candidate = path.with_name(f"{path.stem} (restored {n}){path.suffix}")
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
+async def original_places(
+    db: Database, session_id: str, entries: list[ManifestFile], state_dir: Path
+) -> Places:
+    if await db.scalar("SELECT 1 FROM recovered WHERE session_id = ?", (session_id,)):
+        # Its paths were read from a backup's catalog, not from this machine: they may be
+        # another computer's, and a catalog someone altered could aim them anywhere.
+        raise BadInputError(
+            f"Session {session_id} was recovered from a backup: where its files came from is "
+            "another catalog's word, not this machine's",
+            hint=_ELSEWHERE,
+        )
+    rows = await db.fetchall("SELECT path FROM sources WHERE session_id = ?", (session_id,))
+    paths = [Path(str(row[0])) for row in rows]
+    return await asyncio.to_thread(_decided, session_id, paths, entries, state_dir)
+
+
+def _decided(
+    session_id: str, paths: list[Path], entries: list[ManifestFile], state_dir: Path
+) -> Places:
+    by_name: dict[str, list[Path]] = {}
+    for path in paths:
+        by_name.setdefault(path.name, []).append(path)
+    files: dict[str, Path] = {}
+    for entry in entries:
+        if entry.members:  # the snapshots' tarball
+            if not state_dir.is_dir():
+                raise BadInputError(f"The workspace has no state folder ({state_dir})",
+                                    hint=_ELSEWHERE)  # fmt: skip
+            continue
+        found = by_name.get(entry.name, [])
+        if len(found) != 1:
+            raise BadInputError(
+                f"Where {entry.name} came from is not known"
+                if not found
+                else f"{len(found)} files of session {session_id} were named {entry.name}",
+                hint=_ELSEWHERE,
+            )
+        if not found[0].parent.is_dir():
+            raise BadInputError(
+                f"{entry.name} came from {found[0].parent}, which does not exist here",
+                hint=_ELSEWHERE,
+            )
+        files[entry.name] = found[0]
+    return Places(files, state_dir)
+
+
+def snapshots_back(tarball: Path, entry: ManifestFile, state_dir: Path, *,
+                   overwrite: bool) -> list[Path]:  # fmt: skip
+    """Blocking. Each snapshot checked against its digest, then compressed back into the
+    state folder under its own name (`….json.zst`), as the workspace writes it."""
+    written = []
+    with tempfile.TemporaryDirectory(prefix="tierkeeper-restore-") as tmp:
+        members = safe_extract(tarball, Path(tmp), expected=entry.member_digests())
+        for member in members:
+            target = state_dir / f"{member.name}.zst"
+            if target.exists() and not overwrite:
+                target = free_name(target)
+            blob = compress_snapshot(member.read_bytes())  # a snapshot is megabytes at most
+            with atomic_output(target, md5=False) as out:
+                out.write(blob)
+            written.append(target)
+    return written

@@ -1,0 +1,129 @@
+"""A restore that puts each file back where it came from (`restore SESSION --original`).
+
+Real transcripts copied to a folder of their own are imported and backed up to a real
+folder target; the originals are then deleted, changed or their folder taken away,
+the way a user loses them, and the restore goes through the CLI as they would run it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.support import CLAUDE_FIXTURES, REPO
+
+SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
+SESSION = "edge_cases"
+
+
+def tk(*args: str, ws: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
+        cwd=REPO, capture_output=True, timeout=180,
+    )  # fmt: skip
+
+
+def ok(proc: subprocess.CompletedProcess[bytes]) -> Any:
+    assert proc.returncode == 0, proc.stderr.decode()
+    return orjson.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def backed_up(tmp_path: Path) -> tuple[Path, Path]:
+    """(workspace, the original file): imported from a copy the test may destroy."""
+    mine = tmp_path / "projects" / "-home-me-app" / SOURCE.name
+    mine.parent.mkdir(parents=True)
+    shutil.copyfile(SOURCE, mine)
+    ws = tmp_path / "ws"
+    ok(tk("import", str(mine), "--json", ws=ws))
+    ok(tk("target", "add", "folder", "usb", str(tmp_path / "disk"), "--json", ws=ws))
+    ok(tk("backup", SESSION, "--json", ws=ws))
+    return ws, mine
+
+
+def test_a_lost_file_comes_back_where_it_was(tmp_path: Path) -> None:
+    ws, mine = backed_up(tmp_path)
+    mine.unlink()
+
+    (path,) = ok(tk("restore", SESSION, "--original", "--json", ws=ws))
+
+    assert Path(path) == mine
+    assert mine.read_bytes() == SOURCE.read_bytes()
+
+
+def test_a_file_that_is_still_there_is_kept_unless_overwrite_is_said(tmp_path: Path) -> None:
+    ws, mine = backed_up(tmp_path)
+    mine.write_bytes(b"my edits since\n")
+
+    (beside,) = ok(tk("restore", SESSION, "--original", "--json", ws=ws))
+    assert Path(beside) == mine.with_name(f"{mine.stem} (restored 1){mine.suffix}")
+    assert Path(beside).read_bytes() == SOURCE.read_bytes()
+    assert mine.read_bytes() == b"my edits since\n"
+
+    (replaced,) = ok(tk("restore", SESSION, "--original", "--overwrite", "--json", ws=ws))
+    assert Path(replaced) == mine and mine.read_bytes() == SOURCE.read_bytes()
+
+
+def test_a_folder_that_is_gone_stops_the_restore_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """As after a catalog rebuilt on another computer: the paths are the old machine's."""
+    ws, mine = backed_up(tmp_path)
+    shutil.rmtree(mine.parent)
+
+    proc = tk("restore", SESSION, "--original", ws=ws)
+
+    said = proc.stderr.decode()
+    assert proc.returncode == 2, said
+    assert f"came from {mine.parent}, which does not exist here" in said and "--to DIR" in said
+    assert not mine.parent.exists()
+    proc = tk("restore", SESSION, "--original", "--to", str(tmp_path / "x"), ws=ws)
+    assert proc.returncode == 2 and b"not both" in proc.stderr
+
+
+def test_snapshots_go_back_into_the_workspace_as_it_keeps_them(tmp_path: Path) -> None:
+    from core.local.snapshots import SnapshotStore
+
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    sid = ok(tk("session", "start", "--json", ws=ws))["session"]
+    store = SnapshotStore(ws / "state")
+    saved = [store.save(sid, {"step": step, "notes": "x" * 500 * step}) for step in range(3)]
+    ok(tk("session", "end", sid, "--summary", "done", "--json", ws=ws))
+    wanted = {info.path.name: store.load(sid, info.number) for info in saved}
+    for info in saved[1:]:
+        info.path.unlink()  # lost; the first is still there
+
+    written = [Path(p) for p in ok(tk("restore", sid, "--original", "--json", ws=ws))]
+
+    back = {p.name for p in written if p.name.endswith(".json.zst")}
+    kept = saved[0].path
+    assert {info.path.name for info in saved[1:]} <= back
+    # the one still there is kept; its copy lies beside it, out of the snapshots' pattern
+    copy = kept.with_name(kept.name.removesuffix(".zst") + " (restored 1).zst")
+    assert copy in written and copy.exists()
+    for info in saved:  # as the workspace reads them
+        assert store.load(sid, info.number) == wanted[info.path.name]
+
+
+def test_a_session_recovered_from_a_backup_is_not_put_back_by_its_catalogs_paths(
+    tmp_path: Path,
+) -> None:
+    """On a new machine the paths are the old one's; in an altered backup, anyone's."""
+    _, mine = backed_up(tmp_path)
+    mine.unlink()
+    ws2 = tmp_path / "ws2"
+    ok(tk("target", "add", "folder", "usb", str(tmp_path / "disk"), "--json", ws=ws2))
+    ok(tk("recover", "--json", ws=ws2))
+
+    proc = tk("restore", SESSION, "--original", ws=ws2)
+
+    said = proc.stderr.decode()
+    assert proc.returncode == 2 and "was recovered from a backup" in said, said
+    assert not mine.exists()
+    (path,) = ok(tk("restore", SESSION, "--to", str(tmp_path / "here"), "--json", ws=ws2))
+    assert Path(path).read_bytes() == SOURCE.read_bytes()
