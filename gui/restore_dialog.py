@@ -87,6 +87,7 @@ class RestoreDialog(QDialog):
         self.session_id = session_id
         self.job: JobInfo | None = None
         self._backups: list[BackupInfo] = []
+        self._written: list[Path] = []
         self._moved = asyncio.Event()
         self._cancel_asked = False
         self._load_task: asyncio.Task[None] | None = None
@@ -129,14 +130,32 @@ class RestoreDialog(QDialog):
         what.addWidget(self.whole)
         what.addLayout(file_row)
 
+        self.into_folder = QRadioButton("This folder:", self)
+        self.original = QRadioButton("Back where each file came from", self)
+        self.original.setToolTip(
+            "Each file goes back to the path it was imported from; the session's "
+            "snapshots go back into the workspace"
+        )
+        self.into_folder.setChecked(True)
+        place_group = QButtonGroup(self)
+        place_group.addButton(self.into_folder)
+        place_group.addButton(self.original)
         self.dest_edit = QLineEdit(home_relative(default_destination(session_id)), self)
         self.dest_edit.setCursorPosition(0)  # the start says where; the end is the session id
         self.dest_edit.textChanged.connect(lambda _t: self._update_buttons())
         self.browse_button = QPushButton("Browse…", self)
         self.browse_button.clicked.connect(self.browse)
-        where = QHBoxLayout()
-        where.addWidget(self.dest_edit, 1)
-        where.addWidget(self.browse_button)
+        self.into_folder.toggled.connect(self.dest_edit.setEnabled)
+        self.into_folder.toggled.connect(self.browse_button.setEnabled)
+        self.into_folder.toggled.connect(lambda _on: self._update_buttons())
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.into_folder)
+        folder_row.addWidget(self.dest_edit, 1)
+        folder_row.addWidget(self.browse_button)
+        where = QVBoxLayout()
+        where.setSpacing(4)
+        where.addLayout(folder_row)
+        where.addWidget(self.original)
 
         self.keep_both = QRadioButton("Keep both (the restored copy gets a new name)", self)
         self.overwrite = QRadioButton("Overwrite the existing file", self)
@@ -248,9 +267,8 @@ class RestoreDialog(QDialog):
 
     def _update_buttons(self) -> None:
         running = self.job is not None
-        self.restore_button.setEnabled(
-            not running and bool(self._backups) and bool(self.dest_edit.text().strip())
-        )
+        placed = self.original.isChecked() or bool(self.dest_edit.text().strip())
+        self.restore_button.setEnabled(not running and bool(self._backups) and placed)
 
     # choosing ---------------------------------------------------------------
     def browse(self) -> None:
@@ -264,7 +282,10 @@ class RestoreDialog(QDialog):
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()  # not exec(): a nested event loop would stall the asyncio tasks
 
-    def destination(self) -> Path:
+    def destination(self) -> Path | None:
+        """None: back where each file came from."""
+        if self.original.isChecked():
+            return None
         return Path(self.dest_edit.text().strip()).expanduser()
 
     def chosen_file(self) -> str | None:
@@ -286,8 +307,9 @@ class RestoreDialog(QDialog):
         self._set_running(True)
         self._show_result(None)
         try:
+            dest = self.destination()
             job = await self._client.start_restore(
-                self.session_id, str(self.destination()), target=self.chosen_target(),
+                self.session_id, None if dest is None else str(dest), target=self.chosen_target(),
                 file=self.chosen_file(), overwrite=self.overwrite.isChecked(),
             )  # fmt: skip
         except TierkeeperError as exc:
@@ -340,17 +362,21 @@ class RestoreDialog(QDialog):
         if final.state == JobState.DONE:
             written = [Path(p) for p in (final.result or {}).get("written", [])]
             renamed = [p for p in written if " (restored " in p.name]
+            self._written = written
+            dest = self.destination()
+            place = "where they came from" if dest is None else html.escape(home_relative(dest))
             lines = [
                 f"<span style='color:{COLORS[Health.OK].name()}'>✓</span> "
-                f"{plural(len(written), 'file')} restored to "
-                f"{html.escape(home_relative(self.destination()))}"
+                f"{plural(len(written), 'file')} restored "
+                f"{'' if dest is None else 'to '}{place}"
             ]
             if renamed:
                 lines.append(
                     f"{plural(len(renamed), 'file')} already there kept; the restored "
                     f"{'copy has' if len(renamed) == 1 else 'copies have'} a new name."
                 )
-            names = [html.escape(p.name) for p in written[:SHOWN_FILES]]
+            shown = (lambda p: home_relative(p)) if dest is None else (lambda p: p.name)
+            names = [html.escape(shown(p)) for p in written[:SHOWN_FILES]]
             if len(written) > SHOWN_FILES:
                 names.append(f"and {len(written) - SHOWN_FILES} more")
             self._show_result(
@@ -396,7 +422,10 @@ class RestoreDialog(QDialog):
         return self.result_label.text() if self.result_label.isVisibleTo(self) else ""
 
     def open_folder(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.destination())))
+        dest = self.destination()
+        if dest is None:  # back in place: the folder of the first file restored
+            dest = self._written[0].parent if self._written else Path.home()
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(dest)))
 
     # closing ----------------------------------------------------------------
     def reject(self) -> None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -25,3 +30,17 @@ async def duplicate_rows(db: object) -> int:
             " GROUP BY source_id, seq HAVING count(*) > 1)"
         )
     )
+
+
+def tk(*args: str, ws: Path) -> subprocess.CompletedProcess[bytes]:
+    """`tierkeeper ARGS --workspace WS` as a user runs it: a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
+        cwd=REPO, capture_output=True, timeout=180,
+    )  # fmt: skip
+
+
+def ok(proc: subprocess.CompletedProcess[bytes]) -> Any:
+    """Its JSON output, once it exited 0 (else its stderr is the failure's message)."""
+    assert proc.returncode == 0, proc.stderr.decode()
+    return orjson.loads(proc.stdout) if proc.stdout.strip() else None

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
-from tests.support import CLAUDE_FIXTURES, REPO
+from tests.support import CLAUDE_FIXTURES, ok, tk
 
 SESSION = "edge_cases"
 SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
-
-
-def tk(*args: str, ws: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
-        cwd=REPO, capture_output=True, timeout=180,
-    )  # fmt: skip
-
-
-def ok(proc: subprocess.CompletedProcess[bytes]) -> Any:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return orjson.loads(proc.stdout) if proc.stdout.strip() else None
 
 
 @pytest.fixture(scope="module")

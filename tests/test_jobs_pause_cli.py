@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from core.service import Service
-from tests.support import CLAUDE_FIXTURES, REPO
+from tests.support import CLAUDE_FIXTURES, ok, tk
 
 SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
-
-
-def tk(*args: str, ws: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
-        cwd=REPO, capture_output=True, timeout=120,
-    )  # fmt: skip
-
-
-def ok(proc: subprocess.CompletedProcess[bytes]) -> Any:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return orjson.loads(proc.stdout) if proc.stdout.strip() else None
 
 
 async def queued_backup(ws: Path, disk: Path) -> int:

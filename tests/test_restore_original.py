@@ -8,29 +8,12 @@ the way a user loses them, and the restore goes through the CLI as they would ru
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from tests.support import CLAUDE_FIXTURES, REPO
+from tests.support import CLAUDE_FIXTURES, ok, tk
 
 SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
 SESSION = "edge_cases"
-
-
-def tk(*args: str, ws: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
-        cwd=REPO, capture_output=True, timeout=180,
-    )  # fmt: skip
-
-
-def ok(proc: subprocess.CompletedProcess[bytes]) -> Any:
-    assert proc.returncode == 0, proc.stderr.decode()
-    return orjson.loads(proc.stdout) if proc.stdout.strip() else None
 
 
 def backed_up(tmp_path: Path) -> tuple[Path, Path]:

@@ -10,8 +10,12 @@ from core.models import JobState
 from gui.format import home_relative
 from gui.restore_dialog import RestoreDialog, default_destination
 from tests.gui.tier2 import Disk, add_folder_target, back_up, fast_client
+from tests.support import CLAUDE_FIXTURES
 
 pytestmark = pytest.mark.gui
+
+ONE_SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
+ONE_SESSION = "edge_cases"
 
 
 @pytest.fixture
@@ -85,6 +89,39 @@ def test_the_whole_session_comes_back_byte_for_byte(
     assert dialog.cancel_button.text() == "Close"
     dialog.cancel_button.click()
     assert not dialog.isVisible()
+
+
+def test_back_where_it_came_from_puts_a_lost_file_back_in_place(
+    make_window, run, tmp_path: Path
+) -> None:
+    """The session is imported from a copy the test may lose (never the shared fixtures)."""
+    from core.service import Service
+
+    mine = tmp_path / "projects" / ONE_SOURCE.name
+    mine.parent.mkdir()
+    mine.write_bytes(ONE_SOURCE.read_bytes())
+    ws = tmp_path / "own-ws"
+
+    async def imported() -> None:
+        async with await Service.start(ws) as svc:
+            await svc.import_now([str(mine)])
+
+    run(imported())
+    run(add_folder_target(ws, tmp_path / "disk"))
+    h = make_window(ws)
+    h.call(back_up(h.client, [ONE_SESSION]))
+    mine.unlink()
+    dialog = _open(h, ONE_SESSION)
+    assert dialog.into_folder.isChecked()  # a folder of its own stays the default
+    dialog.original.setChecked(True)
+    assert not dialog.dest_edit.isEnabled() and not dialog.browse_button.isEnabled()
+    assert dialog.restore_button.isEnabled()
+
+    _restore(h, dialog)
+
+    assert mine.read_bytes() == ONE_SOURCE.read_bytes()
+    text = dialog.result_text()
+    assert "1 file restored where they came from" in text and mine.name in text
 
 
 def test_one_file_keeps_both_copies_unless_told_to_overwrite(
