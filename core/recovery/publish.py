@@ -57,9 +57,7 @@ async def put_bytes(store: Store, key: str, data: bytes, *, keep_readable: bool 
     try:
         return await store.put(
             key,
-            PutSource(path, len(data), hashlib.sha256(data).hexdigest(),
-                      hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                      keep_readable=keep_readable),
+            PutSource.of_bytes(path, data, keep_readable=keep_readable),
         )  # fmt: skip
     finally:
         await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -10,6 +10,7 @@ around a store, never inside it.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,14 @@ class PutSource:
     keep_readable: bool = False
     """Must stay readable at once (a manifest): an archive store keeps it out of cold
     storage classes; other stores ignore it."""
+
+    @classmethod
+    def of_bytes(cls, path: Path, data: bytes, *, keep_readable: bool = False) -> PutSource:
+        """A small file (a manifest, an index, a probe) already written at `path` from
+        `data`, its digests taken from the bytes in memory."""
+        return cls(path, len(data), hashlib.sha256(data).hexdigest(),
+                   hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                   keep_readable=keep_readable)  # fmt: skip
 
 
 class ResumeSlot(Protocol):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import shutil
 import tempfile
 import threading
@@ -215,7 +214,7 @@ class _Session:
             manifest_path = outbox / layout.MANIFEST
             self._writing(manifest_path, lambda: manifest_path.write_bytes(data))
             self._step()
-            self._put([(f"{prefix}/{layout.MANIFEST}", _source_of_bytes(manifest_path, data))])
+            self._put([(f"{prefix}/{layout.MANIFEST}", PutSource.of_bytes(manifest_path, data))])
         except BaseException:
             _empty(outbox)  # what was not put: the next session starts from nothing
             raise
@@ -298,15 +297,6 @@ def _empty(folder: Path) -> None:
 
 def _source(path: Path, packed: Packed) -> PutSource:
     return PutSource(path, packed.size, packed.sha256, packed.md5)
-
-
-def _source_of_bytes(path: Path, data: bytes) -> PutSource:
-    return PutSource(
-        path,
-        len(data),
-        hashlib.sha256(data).hexdigest(),
-        hashlib.md5(data, usedforsecurity=False).hexdigest(),
-    )
 
 
 def _checked(name: str, stored: str, packed: Packed, info: ObjectInfo) -> ManifestFile:

@@ -10,7 +10,6 @@ others, on the path of every session.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
@@ -33,13 +32,10 @@ async def put_manifest(
 ) -> None:
     """Puts `data` (already written at `path`) under `key`; raises IntegrityError unless
     the store then holds exactly those bytes."""
-    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    info = await store.put(
-        key,
-        PutSource(path, len(data), hashlib.sha256(data).hexdigest(), md5,
-                  keep_readable=keep_readable),
-    )  # fmt: skip
+    source = PutSource.of_bytes(path, data, keep_readable=keep_readable)
+    info = await store.put(key, source)
     if digests_what_it_holds(store):
+        md5 = source.md5
         if info.size != len(data) or info.md5 != md5:
             raise IntegrityError(
                 f"The store reports a manifest other than the one written ({key}: "

@@ -100,13 +100,8 @@ async def probe(store: Store) -> str:
     with tempfile.NamedTemporaryFile(prefix="tierkeeper-probe-") as fh:
         fh.write(data)
         fh.flush()
-        src = PutSource(
-            Path(fh.name),
-            len(data),
-            hashlib.sha256(data).hexdigest(),
-            hashlib.md5(data, usedforsecurity=False).hexdigest(),
-            keep_readable=True,  # never a cold class: it is read back and deleted at once
-        )
+        # never a cold class: it is read back and deleted at once
+        src = PutSource.of_bytes(Path(fh.name), data, keep_readable=True)
         await store.put(key, src)
     back = io.BytesIO()
     await store.get(key, back)

@@ -16,7 +16,6 @@ get a finished file. Either way the bytes are built once, in one pass.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import tempfile
 from collections.abc import Callable
@@ -271,6 +270,5 @@ async def _put_bytes(store: Store, key: str, data: bytes) -> None:
         fh.flush()
         await store.put(
             key,
-            PutSource(Path(fh.name), len(data), hashlib.sha256(data).hexdigest(),
-                      hashlib.md5(data, usedforsecurity=False).hexdigest(), keep_readable=True),
+            PutSource.of_bytes(Path(fh.name), data, keep_readable=True),
         )  # fmt: skip

@@ -12,7 +12,6 @@ in the workspace, so an incremental backup does not have to download it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import os
 import re
@@ -109,13 +108,7 @@ async def save(store: Store, manifest: Manifest, tmpdir: Path) -> bytes:
     data = manifest.to_bytes()
     path = await asyncio.to_thread(_spill, data, tmpdir)
     try:
-        source = PutSource(
-            path,
-            len(data),
-            hashlib.sha256(data).hexdigest(),
-            hashlib.md5(data, usedforsecurity=False).hexdigest(),
-            keep_readable=True,
-        )
+        source = PutSource.of_bytes(path, data, keep_readable=True)
         await store.put(snapshot_key(manifest.label, manifest.id), source)
     finally:
         await asyncio.to_thread(path.unlink, missing_ok=True)
