@@ -193,3 +193,27 @@ def test_a_command_that_touches_no_cloud_target_loads_no_cloud_client(imported: 
     assert proc.returncode == 0, proc.stderr.decode()
     assert orjson.loads(proc.stdout)  # the sessions were listed
     assert proc.stderr.decode().strip().splitlines()[-1] == "[]"
+
+
+def test_help_lists_every_command_with_its_summary_as_one_sentence() -> None:
+    """A docstring wraps at the source's line length; the list of commands must not
+    break a summary there (it did for `recover` and `target add s3`), so each
+    summary is one line when the terminal is wide enough."""
+    import typer
+
+    from core.cli.app import app
+
+    group = typer.main.get_command(app)
+    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
+    for path in ([], ["target", "add"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "core.cli.entry", *path, "--help"],
+            cwd=REPO, capture_output=True, text=True, env=env, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        cmd = group
+        for name in path:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        for name, sub in cmd.commands.items():  # type: ignore[attr-defined]
+            summary = " ".join((sub.help or "").split("\n\n")[0].split())
+            assert any(name in line and summary in line for line in out.splitlines()), (
+                name, summary)  # fmt: skip

@@ -40,16 +40,23 @@ from core.service import Service
 from core.workspace import Workspace
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="tierkeeper",
     help="Keep AI coding-agent sessions in three tiers: local, backup, archive.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-hook_app = typer.Typer(help="Claude Code hooks (the payload arrives on stdin).")
-session_app = typer.Typer(help="Start and end working sessions.", no_args_is_help=True)
-phase_app = typer.Typer(help="Phases group sessions into milestones.", no_args_is_help=True)
-jobs_app = typer.Typer(help="Background jobs: list, cancel, resume.")
+hook_app = typer.Typer(
+    rich_markup_mode="markdown", help="Claude Code hooks (the payload arrives on stdin)."
+)
+session_app = typer.Typer(
+    rich_markup_mode="markdown", help="Start and end working sessions.", no_args_is_help=True
+)
+phase_app = typer.Typer(
+    rich_markup_mode="markdown", help="Phases group sessions into milestones.", no_args_is_help=True
+)
+jobs_app = typer.Typer(rich_markup_mode="markdown", help="Background jobs: list, cancel, resume.")
 app.add_typer(hook_app, name="hook")
 app.add_typer(session_app, name="session")
 app.add_typer(phase_app, name="phase")

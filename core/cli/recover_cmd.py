@@ -26,7 +26,9 @@ from core.models import JobState
 from core.recovery.ops import set_aside_damaged_db
 from core.workspace import Workspace
 
-catalog_app = typer.Typer(help="The local catalog against the remotes.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    rich_markup_mode="markdown", help="The local catalog against the remotes.", no_args_is_help=True
+)
 
 
 def recover(

@@ -36,8 +36,12 @@ from core.tier2.targets import resource_of
 if TYPE_CHECKING:
     from core.client import Client
 
-target_app = typer.Typer(help="Backup targets (Tier 2).", no_args_is_help=True)
-target_add_app = typer.Typer(help="Add a backup target.", no_args_is_help=True)
+target_app = typer.Typer(
+    rich_markup_mode="markdown", help="Backup targets (Tier 2).", no_args_is_help=True
+)
+target_add_app = typer.Typer(
+    rich_markup_mode="markdown", help="Add a backup target.", no_args_is_help=True
+)
 target_app.add_typer(target_add_app, name="add")
 
 NoBrowserOpt = Annotated[

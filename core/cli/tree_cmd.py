@@ -29,7 +29,9 @@ from core.remote.base import Store
 from core.tree import catalog
 
 tree_app = typer.Typer(
-    help="Back up a whole folder tree exactly as it is (any target).", no_args_is_help=True
+    rich_markup_mode="markdown",
+    help="Back up a whole folder tree exactly as it is (any target).",
+    no_args_is_help=True,
 )
 
 WorkspaceOpt = Annotated[
