@@ -201,3 +201,32 @@ async def test_a_missing_manifest_is_reported_and_the_rest_recovered(tmp_path: P
             await svc.export(rebuilt[0]["id"], tmp_path / "out")
     finally:
         await svc.stop()
+
+
+async def test_a_session_without_its_catalog_still_comes_back_by_its_manifest(
+    tmp_path: Path,
+) -> None:
+    """A backup older than catalogs, or one whose catalog was lost, still has its
+    manifest: the session is recovered from that (id, phase, files) and restores, and
+    the rest of the target is recovered as usual. It used to stop the whole rebuild
+    on the DB's NOT NULL columns."""
+    tier2, ws1 = tmp_path / "t2", tmp_path / "ws1"
+    before = await two_phases(ws1, tier2, None)
+    shutil.rmtree(ws1)
+    bare = P2[1].stem
+    (cat,) = tier2.glob(f"Tierkeeper/p2/sessions/session_{bare}/catalog.json.zst")
+    cat.unlink()
+
+    svc = await Service.start(tmp_path / "ws2", retry=FAST)
+    try:
+        await svc.add_folder_target("t2", str(tier2))
+        (report,) = await svc.recover()
+        assert report.sessions_added == len(P1) + len(P2)
+        assert report.without_catalog == 1
+        rebuilt = {s["id"]: s for s in (await view(svc))["sessions"]}
+        assert set(rebuilt) == {s["id"] for s in before["sessions"]}
+        assert rebuilt[bare]["phase"] == "p2" and rebuilt[bare]["message_count"] == 0
+        (restored,) = await svc.restore(bare, tmp_path / "back")
+        assert sha(restored) == sha(P2[1])
+    finally:
+        await svc.stop()

@@ -61,16 +61,12 @@ class Batch:
         if session_id in self._sessions:
             return False
         self._sessions.add(session_id)
+        created = manifest.created_at.isoformat() if manifest is not None else now()
         if doc is not None:
-            row = doc["session"]
-            self.rows["sessions"].append([row.get(c) for c in SESSION_COLUMNS])
+            self.rows["sessions"].append(_session_row(doc["session"], created))
             self.add_rows(session_id, doc)
-        else:  # a backup older than catalogs: its id, phase and files are all there is
-            created = manifest.created_at.isoformat() if manifest is not None else now()
-            self.rows["sessions"].append(
-                [{"id": session_id, "source": "unknown", "phase": phase,
-                  "updated_at": created}.get(c) for c in SESSION_COLUMNS]
-            )  # fmt: skip
+        else:  # no catalog (older than catalogs, or lost): the manifest's id, phase, files
+            self.rows["sessions"].append(_session_row({"id": session_id, "phase": phase}, created))
         blob = None if doc is None else zstandard.ZstdCompressor().compress(orjson.dumps(doc))
         self.rows["recovered"].append([session_id, target, tier, prefix, blob, now()])
         return True
@@ -211,3 +207,14 @@ async def waiting_in_phase(db: Database, phase: str, sessions: list[str] | None)
     )
     found = [str(r[0]) for r in rows]
     return found if sessions is None else [s for s in found if s in set(sessions)]
+
+
+_REQUIRED = {"source": "unknown", "message_count": 0, "is_subagent": 0}
+
+
+def _session_row(values: dict[str, Any], updated_at: str) -> list[Any]:
+    """The row in column order, with the DB's NOT NULL columns filled in when the catalog
+    leaves them out (a session known only by its manifest, or an older catalog)."""
+    row = {**_REQUIRED, "updated_at": updated_at}
+    row.update({k: v for k, v in values.items() if v is not None})
+    return [row.get(c) for c in SESSION_COLUMNS]
