@@ -55,7 +55,7 @@ from core.models import (
 from core.recovery import apply as recovered
 from core.recovery import ops as recovery_ops
 from core.recovery.ops import CatalogDrift, RecoveredRestore
-from core.recovery.publish import publish_tier2_index
+from core.recovery.publish import TIER3_INDEX, publish_tier2_index
 from core.recovery.rebuild import RebuildReport
 from core.remote.base import NeedsReconnect, Store, TransientError
 from core.review.view import PhaseReviewDoc, PhaseSummary
@@ -77,7 +77,8 @@ from core.tier2.backup import (
     verify_backup,
 )
 from core.tier2.backup_job import run_backup
-from core.tier2.encryption import target_key, unlock
+from core.tier2.encryption import KeyMissingError, target_key
+from core.tier2.encryption_claim import claimed_by, refuse_other_key
 from core.tier2.history import backup_infos, target_infos
 from core.tier2.resume import SharedCheckpoint
 from core.tier2.targets import (
@@ -500,7 +501,7 @@ class Service:
     async def unlock_target(self, name: str, passphrase_or_code: str) -> None:
         """Puts the target's key in this computer's keyring; waiting jobs then continue."""
         self._writable()
-        await asyncio.to_thread(unlock, self.config.target(name), self.scope, passphrase_or_code)
+        await self.setup.unlock(name, passphrase_or_code)
         await self.jobs.resume_waiting(resource_of(name))
 
     async def recovery_kit(self, name: str) -> str:
@@ -776,12 +777,13 @@ class Service:
                 "GROUP BY session_id)", (phase, t2.name))  # fmt: skip
             ctx.progress(bytes_total=int(total or 0) or None)
             try:
+                refuse_other_key(t3, await claimed_by(archive, TIER3_INDEX))
                 result = await archive_phase(
                     self.db, phase, source=source, source_name=t2.name, archive=archive,
                     archive_name=t3.name, source_key=source_key, archive_key=archive_key,
                     resume=state.slot, progress=on_bytes, encryption=t3.encryption,
                 )  # fmt: skip
-            except NeedsReconnect as exc:
+            except (NeedsReconnect, KeyMissingError) as exc:
                 raise JobMustWait(resource_of(t3.name), str(exc), needs_user=True) from exc
             except TransientError as exc:
                 raise JobMustWait(resource_of(t3.name), f"{t3.name} is unreachable: {exc}") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,11 +33,13 @@ async def duplicate_rows(db: object) -> int:
     )
 
 
-def tk(*args: str, ws: Path) -> subprocess.CompletedProcess[bytes]:
-    """`tierkeeper ARGS --workspace WS` as a user runs it: a process of its own."""
+def tk(*args: str, ws: Path, env: dict[str, str] | None = None
+       ) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    """`tierkeeper ARGS --workspace WS` as a user runs it: a process of its own (`env`
+    added to this one's environment)."""
     return subprocess.run(
         [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
-        cwd=REPO, capture_output=True, timeout=180,
+        cwd=REPO, capture_output=True, timeout=180, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 

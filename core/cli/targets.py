@@ -20,7 +20,7 @@ from core.cli.common import JsonOpt, WorkspaceOpt, client_for
 from core.cli.output import emit_json, err, out, table
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
-from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI
+from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, TargetConfig
 from core.errors import BadInputError, ExitCode
 from core.models import JobInfo, JobState
 from core.setup.models import (
@@ -68,7 +68,25 @@ def _new_passphrase() -> str:
     return given
 
 
-def _kit_advice(name: str) -> None:
+def _key_of(target: TargetConfig) -> str:
+    return "no" if target.encryption is None else f"key {target.encryption.key_id}"
+
+
+def _key_advice(target: TargetConfig, encrypt: bool) -> None:
+    """After an add: where the key is, or (a target that holds encrypted backups made
+    elsewhere, added without its passphrase) how to give it before backing up."""
+    if target.encryption is None:
+        return
+    name = target.name
+    if not encrypt:
+        err.print(
+            f"{name} holds backups encrypted with key {target.encryption.key_id}, made on "
+            f"another computer or workspace. Give its passphrase or recovery code with "
+            f"`tierkeeper target unlock {name}` before backing up to it: until then its "
+            "jobs wait.",
+            highlight=False,
+        )
+        return
     err.print(
         f"Backups on {name} are encrypted; the key is in this computer's keyring. Keep the "
         f"recovery kit on paper: `tierkeeper target recovery-kit {name}`. Without it or the "
@@ -135,8 +153,7 @@ def target_add_folder(
         async with client_for(workspace, write=True) as client:
             target = (await client.add_target(spec)).target
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
-        if encrypt:
-            _kit_advice(name)
+        _key_advice(target, encrypt)
 
     run_async(go)
 
@@ -151,7 +168,8 @@ def target_list(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
         if json:
             emit_json(targets)
             return
-        table(["name", "kind", "where"], [(t.name, t.kind, t.where) for t in targets])
+        table(["name", "kind", "where", "encrypted"],
+              [(t.name, t.kind, t.where, _key_of(t)) for t in targets])  # fmt: skip
 
     run_async(go)
 
@@ -213,8 +231,7 @@ def target_add_drive(
         async with client_for(workspace, write=True) as client:
             target = (await _sign_in(client, spec)).target
         emit_json(target) if json else err.print(f"Target {target.name} → {target.where}: ok")
-        if encrypt:
-            _kit_advice(name)
+        _key_advice(target, encrypt)
 
     run_async(go)
 
@@ -257,8 +274,7 @@ def target_add_s3(
         for line in report:
             err.print(f"  {line}", highlight=False)
         err.print(f"Target {target.name} → {target.where}: ok", highlight=False)
-        if encrypt:
-            _kit_advice(name)
+        _key_advice(target, encrypt)
 
     run_async(go)
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from core.config import EncryptionConfig, TargetConfig
+from core.config import TargetConfig
 from core.errors import BadInputError, TierkeeperError
 from core.local import lifecycle
 from core.packing.crypto import Key
@@ -28,6 +28,7 @@ from core.recovery.rebuild import RebuildReport, rebuild_tier2, rebuild_tier3
 from core.recovery.restore import RESTORED, RestoreOutcome, restore_one
 from core.remote.base import ObjectNotFound, Store
 from core.tier2.encryption import KeyMissingError, target_key, unlock
+from core.tier2.encryption_claim import config_of
 from core.tier2.targets import open_store
 from core.workspace import Workspace
 
@@ -82,10 +83,9 @@ def _key_for(
 ) -> tuple[Key | None, TargetConfig]:
     """The target's key: from the keyring when config knows it, else from the passphrase
     or recovery code, checked against the key id the index names (then kept)."""
-    enc = (body or {}).get("encryption")
-    if not enc:
+    config = config_of(body or {})
+    if config is None:
         return target_key(target, svc.scope), target
-    config = EncryptionConfig.model_validate({**enc["kdf"], "key_id": enc["key_id"]})
     if target.encryption is not None and target.encryption.key_id == config.key_id:
         try:
             return target_key(target, svc.scope), target

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from core.config import Config, TargetConfig
+from core.config import Config, EncryptionConfig, TargetConfig
 from core.errors import BadInputError
+from core.remote.base import RemoteError
 from core.secrets import Secrets
 from core.setup.drive_sign_in import DriveSignIns
 from core.setup.models import (
@@ -41,13 +42,15 @@ from core.setup.target_checks import (
     bucket_check,
     check_new_folder,
     check_new_s3,
+    claimed_on,
     result,
     s3_keys,
     target_of,
     timed_probe,
 )
-from core.tier2.encryption import encrypt_target, kit
-from core.tier2.targets import open_store
+from core.tier2.encryption import encrypt_target, kit, unlock
+from core.tier2.encryption_claim import adopting, claims_of
+from core.tier2.targets import RetryPolicy, open_store
 
 if TYPE_CHECKING:
     from core.service import Service
@@ -97,10 +100,12 @@ class SetupOps:
         self._check_free(target.name)
         if isinstance(spec, FolderTargetSpec):
             await check_new_folder(target)
-            target = await self._add(target, spec.passphrase)
+            claimed = await claimed_on(target, None, self._svc.scope)
+            target = await self._add(target, spec.passphrase, claimed=claimed)
             return TargetAdded(target=target)
         keys = s3_keys(spec)
         found = await check_new_s3(target, keys, self._svc.scope)
+        claimed = await claimed_on(target, keys, self._svc.scope)
         keep = None
         if keys is not None:
             from core.tier2.s3_target import keep_keys
@@ -110,7 +115,7 @@ class SetupOps:
             def keep(t: TargetConfig) -> None:
                 keep_keys(t, scope, *keys)
 
-        target = await self._add(target, spec.passphrase, keep)
+        target = await self._add(target, spec.passphrase, keep, claimed=claimed)
         return TargetAdded(target=target, report=found.report, bucket=found.bucket)
 
     async def remove_target(self, name: str) -> None:
@@ -136,6 +141,28 @@ class SetupOps:
         if isinstance(target, FolderTargetSpec):
             return await check_new_folder(config)
         return await check_new_s3(config, s3_keys(target), self._svc.scope)
+
+    async def unlock(self, name: str, passphrase_or_code: str) -> None:
+        """Keeps the target's key; when the target's index names another key than the
+        config (another computer encrypted it since), that key is the one to give, and
+        the config takes it. A target that does not answer is unlocked by its config."""
+        target = self._svc.config.target(name)
+        store = open_store(target, self._svc.scope, RetryPolicy(attempts=1))
+        try:
+            claimed = await claims_of(store)
+        except RemoteError as exc:
+            log.info("unlocking %s by its config: the target did not answer (%s)", name, exc)
+            claimed = None
+        finally:
+            await store.close()
+        adopted = adopting(target, claimed)
+        await asyncio.to_thread(unlock, adopted, self._svc.scope, passphrase_or_code)
+        if adopted is not target:
+            async with self._lock:
+                config = self._svc.config
+                rest = [adopted if t.name == name else t for t in config.targets]
+                await self._save(config.model_copy(update={"targets": rest}), ["targets"],
+                                 target=name)  # fmt: skip
 
     async def recovery_kit(self, name: str) -> RecoveryKit:
         text = await asyncio.to_thread(kit, self._svc.config.target(name), self._svc.scope)
@@ -183,9 +210,11 @@ class SetupOps:
             account = await drive.account()
             used, limit = await drive.quota()
             await timed_probe(drive)
+            claimed = await claims_of(drive)
         finally:
             await drive.close()
-        target = await self._add(target.model_copy(update={"account": account}), spec.passphrase)
+        target = await self._add(target.model_copy(update={"account": account}), spec.passphrase,
+                                 claimed=claimed)  # fmt: skip
         return DriveSignedIn(target=target, account=account, quota_used=used, quota_limit=limit)
 
     async def _drive_undo(self, target: TargetConfig) -> None:
@@ -228,14 +257,24 @@ class SetupOps:
             raise BadInputError(f"A target named {name!r} exists already")
 
     async def _add(self, target: TargetConfig, passphrase: SecretStr | None,
-                   keep: Callable[[TargetConfig], None] | None = None) -> TargetConfig:  # fmt: skip
+                   keep: Callable[[TargetConfig], None] | None = None, *,
+                   claimed: EncryptionConfig | None = None) -> TargetConfig:  # fmt: skip
         """Saves a checked target; its secrets go to the keyring under the lock, once the
-        name is known to be free, so a concurrent add cannot overwrite another's keys."""
+        name is known to be free, so a concurrent add cannot overwrite another's keys.
+
+        `claimed`: the key the target's own index names (it holds encrypted backups). The
+        target keeps that key, never a new one; a passphrase given must open it (else
+        nothing is saved), and without one the key waits for `target unlock`."""
         async with self._lock:
             self._check_taken(target.name)
+            if claimed is not None:
+                target = adopting(target, claimed)
+                if passphrase is not None:
+                    await asyncio.to_thread(unlock, target, self._svc.scope,
+                                            passphrase.get_secret_value())  # fmt: skip
             if keep is not None:
                 await asyncio.to_thread(keep, target)
-            if passphrase is not None:
+            if passphrase is not None and claimed is None:
                 target = await asyncio.to_thread(encrypt_target, target, self._svc.scope,
                                                  passphrase.get_secret_value())  # fmt: skip
             config = self._svc.config

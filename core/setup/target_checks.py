@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from core.config import TargetConfig
+from core.config import EncryptionConfig, TargetConfig
 from core.errors import BadInputError
 from core.remote.base import Store
 from core.remote.folder import FolderStore
@@ -26,9 +26,11 @@ from core.setup.models import (
     S3TargetSpec,
     TargetTestResult,
 )
+from core.tier2.encryption_claim import claims_of
 from core.tier2.targets import probe
 
 if TYPE_CHECKING:  # S3's modules (botocore) load when an S3 target is checked
+    from core.remote.s3 import S3Store
     from core.remote.s3_bucket import BucketReport
 
 PROBE_BYTES = 64 * 1024
@@ -103,14 +105,9 @@ async def check_new_folder(target: TargetConfig) -> TargetTestResult:
 async def check_new_s3(target: TargetConfig, keys: tuple[str, str] | None,
                        scope: str) -> TargetTestResult:  # fmt: skip
     """Bucket first (a missing one gets a clear refusal), then the round trip."""
-    from core.remote.s3 import S3Store
-    from core.tier2.s3_target import describe, open_s3, settings_of
+    from core.tier2.s3_target import describe
 
-    if keys is not None:
-        store = S3Store(settings_of(target), name=target.name, access_key=keys[0],
-                        secret_key=keys[1])  # fmt: skip
-    else:
-        store = await asyncio.to_thread(open_s3, target, scope)
+    store = await _new_s3(target, keys, scope)
     try:
         report = await store.head_bucket()
         if not report.exists:
@@ -120,3 +117,31 @@ async def check_new_s3(target: TargetConfig, keys: tuple[str, str] | None,
     finally:
         await store.close()
     return result(target, ms, [*describe(report), line], bucket=bucket_check(report))
+
+
+async def _new_s3(target: TargetConfig, keys: tuple[str, str] | None, scope: str) -> S3Store:
+    """The store of a target not saved yet: with the keys given, else the keyring's chain."""
+    from core.remote.s3 import S3Store
+    from core.tier2.s3_target import open_s3, settings_of
+
+    if keys is not None:
+        return S3Store(settings_of(target), name=target.name, access_key=keys[0],
+                       secret_key=keys[1])  # fmt: skip
+    return await asyncio.to_thread(open_s3, target, scope)
+
+
+async def claimed_on(
+    target: TargetConfig, keys: tuple[str, str] | None, scope: str
+) -> EncryptionConfig | None:
+    """The key a folder or S3 target about to be added says its backups are encrypted with
+    (core/tier2/encryption_claim.py), read the way `check_new_*` reached it."""
+    store: Store
+    if target.kind == "folder":
+        assert target.path is not None
+        store = FolderStore(Path(target.path), name=target.name)
+    else:
+        store = await _new_s3(target, keys, scope)
+    try:
+        return await claims_of(store)
+    finally:
+        await store.close()

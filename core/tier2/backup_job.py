@@ -30,11 +30,12 @@ from core.local.snapshots import SnapshotStore
 from core.metrics.registry import Metrics
 from core.packing import IntegrityError
 from core.packing.crypto import Key
-from core.recovery.publish import publish_tier2_index
+from core.recovery.publish import TIER2_INDEX, publish_tier2_index
 from core.remote.base import NeedsReconnect, Store, TransientError, concurrency, folder_maker
 from core.tier2.backup import BackupResult, backup_session
 from core.tier2.backup_rows import BackupRows
 from core.tier2.encryption import KeyMissingError, target_key
+from core.tier2.encryption_claim import claimed_by, refuse_other_key
 from core.tier2.resume import SharedCheckpoint
 from core.tier2.retention import prune_local
 from core.tier2.session_layout import session_prefixes
@@ -140,6 +141,8 @@ async def run_backup(
         if todo:
             key = await asyncio.to_thread(target_key, target, scope)
             store = open_store(target, scope, retry, metrics, cache)
+            # never plain sessions into a target another computer encrypts, nor two keys
+            refuse_other_key(target, await claimed_by(store, TIER2_INDEX))
             maker = folder_maker(store)
             if maker is not None:  # the sessions' folders in a few round trips, not two each
                 await maker(await db.call(lambda conn: session_prefixes(conn, todo)))
