@@ -33,13 +33,14 @@ async def duplicate_rows(db: object) -> int:
     )
 
 
-def tk(*args: str, ws: Path, env: dict[str, str] | None = None
+def tk(*args: str, ws: Path, env: dict[str, str] | None = None, stdin: bytes | None = None
        ) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
     """`tierkeeper ARGS --workspace WS` as a user runs it: a process of its own (`env`
-    added to this one's environment)."""
+    added to this one's environment, `stdin` piped in)."""
     return subprocess.run(
         [sys.executable, "-m", "core.cli.entry", *args, "--workspace", str(ws)],
         cwd=REPO, capture_output=True, timeout=180, env={**os.environ, **(env or {})},
+        input=stdin,
     )  # fmt: skip
 
 

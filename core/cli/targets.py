@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +20,7 @@ from pydantic import SecretStr
 from core.cli.common import JsonOpt, WorkspaceOpt, client_for
 from core.cli.output import emit_json, err, out, table
 from core.cli.progress import follow_job
-from core.cli.runner import run_async
+from core.cli.runner import reported, run_async
 from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, TargetConfig
 from core.errors import BadInputError, ExitCode
 from core.models import JobInfo, JobState
@@ -52,19 +53,36 @@ NoBrowserOpt = Annotated[
 EncryptOpt = Annotated[
     bool,
     typer.Option("--encrypt", help="Encrypt everything stored there (AES-256-GCM); asks for a "
-                 "passphrase, or reads TIERKEEPER_PASSPHRASE."),
+                 "passphrase, or reads TIERKEEPER_PASSPHRASE or a line piped to stdin."),
 ]  # fmt: skip
 PASSPHRASE_ENV = "TIERKEEPER_PASSPHRASE"
 
 
-def _new_passphrase() -> str:
-    """From the environment (scripts), else asked twice without echo."""
+def _secret(prompt: str, *, confirm: bool) -> str:
+    """From the environment, else one line from stdin when it is not a terminal (`echo
+    … | tierkeeper …`: a prompt there would warn about echo and then run out of input
+    for the confirmation), else asked without echo."""
     given = os.environ.get(PASSPHRASE_ENV)
-    if given is None:
-        given = typer.prompt("Passphrase for the backups", hide_input=True,
-                             confirmation_prompt=True, err=True)  # fmt: skip
+    if given is not None:
+        return given
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            with reported():
+                raise BadInputError(
+                    "No passphrase was given: stdin is not a terminal and held no line",
+                    hint=f"pipe it in as one line, or set {PASSPHRASE_ENV}",
+                )
+        return line
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
+
+
+def _new_passphrase() -> str:
+    """From the environment or a pipe (scripts), else asked twice without echo."""
+    given = _secret("Passphrase for the backups", confirm=True)
     if len(given) < 8:
-        raise BadInputError("The passphrase is too short", hint="use at least 8 characters")
+        with reported():
+            raise BadInputError("The passphrase is too short", hint="use at least 8 characters")
     return given
 
 
@@ -315,10 +333,7 @@ def target_remove(name: str, workspace: WorkspaceOpt = None) -> None:
 @target_app.command("unlock")
 def target_unlock(name: str, workspace: WorkspaceOpt = None) -> None:
     """Give an encrypted target's passphrase (or recovery code) on this computer."""
-    secret = os.environ.get(PASSPHRASE_ENV)
-    if secret is None:
-        secret = typer.prompt(f"Passphrase or recovery code for {name}", hide_input=True,
-                              err=True)  # fmt: skip
+    secret = _secret(f"Passphrase or recovery code for {name}", confirm=False)
 
     async def go() -> None:
         async with client_for(workspace, write=True) as client:
