@@ -217,3 +217,24 @@ def test_help_lists_every_command_with_its_summary_as_one_sentence() -> None:
             summary = " ".join((sub.help or "").split("\n\n")[0].split())
             assert any(name in line and summary in line for line in out.splitlines()), (
                 name, summary)  # fmt: skip
+
+
+def test_status_and_sessions_say_what_the_backup_targets_hold(tmp_path: Path) -> None:
+    """They used to say "local copies only (backup tiers not set up)" whatever was set up."""
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok_json(tk("init", "--json", ws=ws))
+    ok_json(tk("import", str(CLAUDE_FIXTURES / "claude-code-log-cases" / "edit_tool.jsonl"),
+               "--json", ws=ws))  # fmt: skip
+    before = tk("sessions", ws=ws)
+    assert b"no backup target yet" in before.stderr and b"not set up" not in before.stderr
+    assert b"no backup target yet" in tk("status", ws=ws).stdout
+    ok_json(tk("target", "add", "folder", "usb", str(disk), "--json", ws=ws))
+    assert b"usb" in tk("status", ws=ws).stdout and b"nothing backed up yet" in tk(
+        "status", ws=ws).stdout  # fmt: skip
+    ok_json(tk("backup", "--json", ws=ws))
+    after = tk("sessions", ws=ws)
+    assert b"backed up on usb: 1 session," in after.stderr, after.stderr.decode()
+    status = tk("status", "--json", ws=ws)
+    assert status.returncode == 0
+    plain = tk("status", ws=ws).stdout.decode()
+    assert "backup: usb" in plain and "1 session," in plain and "no backup target" not in plain

@@ -26,7 +26,16 @@ from core.cli.common import (
     in_process,
 )
 from core.cli.daemon_cmd import daemon
-from core.cli.output import emit_json, err, human_bytes, out, short_ts, table
+from core.cli.output import (
+    NO_TARGET,
+    backup_line,
+    emit_json,
+    err,
+    human_bytes,
+    out,
+    short_ts,
+    table,
+)
 from core.cli.progress import follow_job
 from core.cli.recover_cmd import catalog_app, recover, verify_catalog
 from core.cli.review_cmd import review
@@ -119,6 +128,7 @@ def status(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
     async def go() -> None:
         async with client_for(workspace, write=False) as client:
             st = await client.status()
+            targets = await client.targets()
         by_daemon = in_process(client) is None
         pid = getattr(client, "pid", None) if by_daemon else None
         served_by = f"daemon (pid {pid})" if by_daemon else "in-process (no daemon running)"
@@ -139,6 +149,10 @@ def status(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
                 (
                     "last import",
                     st.last_import.isoformat(" ", "seconds") if st.last_import else "never",
+                ),
+                *(
+                    [(f"backup: {t.name}", backup_line(t)) for t in targets]
+                    or [("backup", NO_TARGET)]
                 ),
             ],
         )
@@ -220,6 +234,7 @@ def sessions(
     async def go() -> None:
         async with client_for(workspace, write=False) as client:
             rows = await client.list_sessions(phase)
+            targets = [] if json else await client.targets()
         if json:
             emit_json(rows)
             return
@@ -239,7 +254,11 @@ def sessions(
                 for s in rows
             ],
         )
-        err.print(f"{len(rows)} sessions · local copies only (backup tiers not set up)")
+        err.print(f"{len(rows)} sessions", highlight=False)
+        for t in targets:
+            err.print(f"  backed up on {t.name}: {backup_line(t)}", highlight=False)
+        if not targets:
+            err.print(f"  {NO_TARGET}", highlight=False)
         if not rows:  # a new or lost DB: the backups may still hold everything
             err.print("if your backups hold sessions, `tierkeeper recover` rebuilds the list "
                       "from them", highlight=False)  # fmt: skip

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from core.models import TargetInfo
+
 out = Console(soft_wrap=False)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -58,3 +60,23 @@ def human_bytes(n: float) -> str:
 
 def short_ts(ts: str | None) -> str:
     return "" if not ts else ts.replace("T", " ")[:16]
+
+
+def backup_line(t: TargetInfo) -> str:
+    """What a backup target holds, for `status` and the `sessions` footer: how many
+    sessions, since when, and anything that needs a look."""
+    if not t.sessions:
+        text = "nothing backed up yet"
+    else:
+        text = f"{t.sessions} session{'s' * (t.sessions != 1)}, {human_bytes(t.stored_bytes)}"
+        text += f", last {short_ts(t.last_backup_at)} UTC" if t.last_backup_at else ""
+    if t.verify_failures:
+        text += f"; {t.verify_failures} failed their verify (`tierkeeper verify --target {t.name}`)"
+    if t.waiting_jobs:
+        text += f"; {t.waiting_jobs} job(s) waiting" + (
+            f": {t.wait_reason}" if t.wait_reason else ""
+        )
+    return text
+
+
+NO_TARGET = "no backup target yet: `tierkeeper target add folder NAME PATH` (or drive)"
