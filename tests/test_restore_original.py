@@ -10,6 +10,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
+from core.errors import BadInputError
+from core.service import Service
+from core.tier2 import original_places
 from tests.support import CLAUDE_FIXTURES, ok, tk
 
 SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
@@ -51,21 +56,56 @@ def test_a_file_that_is_still_there_is_kept_unless_overwrite_is_said(tmp_path: P
     assert Path(replaced) == mine and mine.read_bytes() == SOURCE.read_bytes()
 
 
-def test_a_folder_that_is_gone_stops_the_restore_before_anything_is_written(
+def test_a_folder_that_is_gone_is_made_again(tmp_path: Path) -> None:
+    """The usual reason to restore: the project folder (or all of `~/.claude`) is gone."""
+    ws, mine = backed_up(tmp_path)
+    shutil.rmtree(tmp_path / "projects")
+
+    (path,) = ok(tk("restore", SESSION, "--original", "--json", ws=ws))
+
+    assert Path(path) == mine and mine.read_bytes() == SOURCE.read_bytes()
+    proc = tk("restore", SESSION, "--original", "--to", str(tmp_path / "x"), ws=ws)
+    assert proc.returncode == 2 and b"not both" in proc.stderr
+
+
+def test_a_file_in_the_way_of_the_folder_stops_the_restore_before_anything_is_written(
     tmp_path: Path,
 ) -> None:
-    """As after a catalog rebuilt on another computer: the paths are the old machine's."""
-    ws, mine = backed_up(tmp_path)
-    shutil.rmtree(mine.parent)
+    ws, _ = backed_up(tmp_path)
+    shutil.rmtree(tmp_path / "projects")
+    (tmp_path / "projects").write_bytes(b"not a folder")
 
     proc = tk("restore", SESSION, "--original", ws=ws)
 
     said = proc.stderr.decode()
     assert proc.returncode == 2, said
-    assert f"came from {mine.parent}, which does not exist here" in said and "--to DIR" in said
-    assert not mine.parent.exists()
-    proc = tk("restore", SESSION, "--original", "--to", str(tmp_path / "x"), ws=ws)
-    assert proc.returncode == 2 and b"not both" in proc.stderr
+    assert f"a file is in the way at {tmp_path / 'projects'}" in said and "--to DIR" in said
+    assert (tmp_path / "projects").read_bytes() == b"not a folder"
+
+
+async def test_a_folder_on_a_disk_that_is_not_mounted_is_not_made_on_this_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/media/me/usb/...` with the disk away: making the folders would write the
+    session onto the computer's own disk, under the empty mount point."""
+    media = tmp_path / "media"
+    mine = media / "me" / "usb" / "app" / SOURCE.name
+    mine.parent.mkdir(parents=True)
+    shutil.copyfile(SOURCE, mine)
+    monkeypatch.setattr(original_places, "REMOVABLE", (media,))
+    async with await Service.start(tmp_path / "ws", schedule=False) as svc:
+        await svc.import_now([str(mine)])
+        await svc.add_folder_target("usb", str(tmp_path / "disk"))
+        assert (await svc.jobs.wait((await svc.start_backup([SESSION], "usb")).id)).result
+        shutil.rmtree(media / "me" / "usb")  # unplugged: its mount point is gone too
+
+        with pytest.raises(BadInputError, match="its disk may not be mounted"):
+            await svc.restore(SESSION, None)
+        assert sorted(p.name for p in media.rglob("*")) == ["me"]
+
+        (media / "me" / "usb").mkdir()  # plugged in again (an empty disk this time)
+        (path,) = await svc.restore(SESSION, None)
+        assert path == mine and mine.read_bytes() == SOURCE.read_bytes()
 
 
 def test_snapshots_go_back_into_the_workspace_as_it_keeps_them(tmp_path: Path) -> None:

@@ -523,6 +523,7 @@ async def restore_session(
             # names were checked safe when the manifest was parsed
             if places is not None:
                 target = places.files[entry.name]
+                await asyncio.to_thread(make_folder, target.parent)  # decided above
             else:
                 assert dest is not None
                 target = dest / entry.name

@@ -3,11 +3,14 @@
 A source file goes back to the path it was imported from; the session's state
 snapshots (one tarball in the backup) go back into the workspace's `state/`
 folder, compressed as the workspace keeps them. Everything is decided before a
-byte is written: a file whose origin is unknown, or whose folder does not exist
-on this machine, stops the restore with the advice to pick a folder instead. A
-session recovered from a backup's catalog is refused outright: its paths are the
-catalog's word (another computer's, or anyone's who could change the backup),
-and a restore never writes where its data alone says.
+byte is written: a file whose origin is unknown stops the restore with the
+advice to pick a folder instead. A folder that is gone is made again (a project
+folder deleted, or `~/.claude` wiped, is why most restores happen), except where
+it would land on the computer's own disk in place of a removable one that is not
+mounted (`/media/me/usb/...` with the disk away). A session recovered from a
+backup's catalog is refused outright: its paths are the catalog's word (another
+computer's, or anyone's who could change the backup), and a restore never writes
+where its data alone says.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from core.packing.extract import safe_extract
 from core.packing.manifest import ManifestFile
 
 _ELSEWHERE = "restore into a folder instead: --to DIR"
+REMOVABLE = (Path("/media"), Path("/run/media"), Path("/mnt"), Path("/Volumes"))
+"""Where removable disks are mounted: a folder missing just below one of these (or
+below a user's folder in it) is most likely a disk that is not plugged in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +51,10 @@ def free_name(path: Path) -> Path:
 
 
 async def original_places(
-    db: Database, session_id: str, entries: list[ManifestFile], state_dir: Path
+    db: Database,
+    session_id: str,
+    entries: list[ManifestFile],
+    state_dir: Path,
 ) -> Places:
     if await db.scalar("SELECT 1 FROM recovered WHERE session_id = ?", (session_id,)):
         # Its paths were read from a backup's catalog, not from this machine: they may be
@@ -57,11 +66,15 @@ async def original_places(
         )
     rows = await db.fetchall("SELECT path FROM sources WHERE session_id = ?", (session_id,))
     paths = [Path(str(row[0])) for row in rows]
-    return await asyncio.to_thread(_decided, session_id, paths, entries, state_dir)
+    return await asyncio.to_thread(_decided, session_id, paths, entries, state_dir, REMOVABLE)
 
 
 def _decided(
-    session_id: str, paths: list[Path], entries: list[ManifestFile], state_dir: Path
+    session_id: str,
+    paths: list[Path],
+    entries: list[ManifestFile],
+    state_dir: Path,
+    removable: tuple[Path, ...],
 ) -> Places:
     by_name: dict[str, list[Path]] = {}
     for path in paths:
@@ -81,13 +94,27 @@ def _decided(
                 else f"{len(found)} files of session {session_id} were named {entry.name}",
                 hint=_ELSEWHERE,
             )
-        if not found[0].parent.is_dir():
-            raise BadInputError(
-                f"{entry.name} came from {found[0].parent}, which does not exist here",
-                hint=_ELSEWHERE,
-            )
+        _can_make(found[0].parent, entry.name, removable)
         files[entry.name] = found[0]
     return Places(files, state_dir)
+
+
+def _can_make(folder: Path, name: str, removable: tuple[Path, ...]) -> None:
+    """Refuses a folder that cannot or should not be made again; the rest is made when
+    its file is written."""
+    if folder.is_dir():
+        return
+    existing = next(p for p in folder.parents if p.exists())  # `/` at the latest
+    if not existing.is_dir():
+        raise BadInputError(
+            f"{name} came from {folder}, and a file is in the way at {existing}",
+            hint=_ELSEWHERE,
+        )
+    if existing in removable or existing.parent in removable:
+        raise BadInputError(
+            f"{name} came from {folder}, which is not here: its disk may not be mounted",
+            hint="plug it in and run the restore again, or " + _ELSEWHERE,
+        )
 
 
 def snapshots_back(tarball: Path, entry: ManifestFile, state_dir: Path, *,
