@@ -150,3 +150,28 @@ async def test_reimport_of_unchanged_files_writes_nothing(service: Service) -> N
     assert second.lines_read == 0
     assert await service.db.scalar("SELECT count(*) FROM messages") == total
     assert await service.db.scalar("SELECT total_changes()") == changes_before
+
+
+@pytest.mark.parametrize("with_history", [True, False])
+async def test_pointed_at_the_claude_folder_it_reads_only_the_projects(
+    service: Service, tmp_path: Path, with_history: bool
+) -> None:
+    """`tierkeeper import ~/.claude` is what a user types. Its transcripts are in
+    `projects/<project>/`, a level deeper than detection looked (so it was refused),
+    and beside them `history.jsonl`, the prompt history, was taken for a session."""
+    claude = tmp_path / ".claude"
+    project = claude / "projects" / "-home-me-app"
+    project.mkdir(parents=True)
+    source = CLAUDE_FIXTURES / "claude-code-log-cases" / "edit_tool.jsonl"
+    (project / source.name).write_bytes(source.read_bytes())
+    (claude / "todos").mkdir()
+    (claude / "todos" / "x-agent-x.json").write_text("[]")
+    if with_history:
+        line = {"display": "fix the tests", "timestamp": 1764000000000, "project": "/home/me"}
+        (claude / "history.jsonl").write_text(json.dumps(line) + "\n")
+
+    report = await service.import_now([str(claude)])
+
+    assert report.files_failed == 0, report.errors
+    sessions = await service.list_sessions()
+    assert [(s.id, s.project) for s in sessions] == [("edit_tool", "-home-me-app")]

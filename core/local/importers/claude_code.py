@@ -38,6 +38,7 @@ class ClaudeCodeFormat:
             return path.suffix == ".jsonl" and not path.name.startswith("session_")
         if not path.is_dir():
             return False
+        path = _projects(path)
         if any(path.glob("*.jsonl")):
             return True
         return any(child.is_dir() and any(child.glob("*.jsonl")) for child in path.iterdir())
@@ -51,7 +52,7 @@ class ClaudeCodeFormat:
         if path.is_file():
             return [self._top_level(path, path.parent.name)], []
         files: list[SourceFile] = []
-        self._walk(path, files)
+        self._walk(_projects(path), files)
         return files, []
 
     def _walk(self, folder: Path, files: list[SourceFile]) -> None:
@@ -279,3 +280,11 @@ def _str(value: Any) -> str | None:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _projects(folder: Path) -> Path:
+    """`~/.claude`, the folder a user may well point at, keeps the transcripts in
+    `projects/`, beside files that are not sessions (`history.jsonl` is the prompt
+    history): only that folder is read."""
+    projects = folder / "projects"
+    return projects if projects.is_dir() else folder
