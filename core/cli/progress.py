@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from core.cli.output import err
 from core.models import Event, JobInfo, JobState
@@ -47,8 +50,8 @@ async def follow_job(source: Client | Service, job_id: int, *, quiet: bool = Fal
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        _Amount(),
+        _Speed(),
         TimeRemainingColumn(),
         console=err,
         transient=True,
@@ -57,7 +60,8 @@ async def follow_job(source: Client | Service, job_id: int, *, quiet: bool = Fal
     try:
         with progress:
             info = await _job(client, job_id)
-            task = progress.add_task(info.title or info.kind, total=None)
+            task = progress.add_task(_label(info.title or info.kind), total=None)
+            _show(progress, task, info.model_dump())
             reader = asyncio.ensure_future(_draw(events, job_id, progress, task))
             try:
                 return await client.wait_job(job_id)
@@ -72,6 +76,12 @@ async def follow_job(source: Client | Service, job_id: int, *, quiet: bool = Fal
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _label(title: str, width: int = 40) -> str:
+    """A title cut to leave the bar its room: an import of many files is titled with
+    all their names, and took the whole line."""
+    return title if len(title) <= width else title[: width - 1] + "…"
 
 
 async def _job(client: Client, job_id: int) -> JobInfo:
@@ -92,6 +102,45 @@ async def _draw(
         data = event.data
         if data.get("id") != job_id:
             continue
-        total = data.get("bytes_total") or data.get("items_total")
-        done = data.get("bytes_done") if data.get("bytes_total") else data.get("items_done")
-        progress.update(task, total=total, completed=done or 0)
+        _show(progress, task, data)
+
+
+def _show(progress: Progress, task: TaskID, data: dict[str, Any]) -> None:
+    """Bytes when the job knows how many it will move, else the sessions it has done."""
+    if data.get("bytes_total"):
+        progress.update(task, total=data["bytes_total"], completed=data.get("bytes_done") or 0,
+                        by_bytes=True)  # fmt: skip
+    elif data.get("items_total"):
+        progress.update(task, total=data["items_total"], completed=data.get("items_done") or 0,
+                        by_bytes=False)  # fmt: skip
+
+
+class _Amount(ProgressColumn):
+    """`12.0/150.1 MB` when a job counts bytes, `29/240 sessions` when it counts the
+    sessions it has done (a backup, a recovery, closing a phase)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = DownloadColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:  # nothing counted yet
+            return Text("")
+        if task.fields.get("by_bytes", True):
+            return self._bytes.render(task)
+        total = "?" if task.total is None else f"{task.total:.0f}"
+        return Text(f"{task.completed:.0f}/{total} sessions", style="progress.download")
+
+
+class _Speed(ProgressColumn):
+    """Bytes a second; nothing for a count of sessions (their sizes differ too much for a
+    rate of them to mean anything: the ETA says what there is to say)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = TransferSpeedColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.total is None or not task.fields.get("by_bytes", True):
+            return Text("")
+        return self._bytes.render(task)
