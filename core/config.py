@@ -125,6 +125,21 @@ class Config(BaseModel):
     cache: CacheConfig = Field(default_factory=lambda: CacheConfig())
     targets: list[TargetConfig] = Field(default_factory=list)
 
+    def backup_target(self, name: str | None) -> TargetConfig:
+        """The named target, or the only backup (Tier 2) target: an archive target (S3)
+        beside it is the usual set-up and must not make every backup ask which."""
+        if name is not None:
+            return self.target(name)
+        tier2 = [t for t in self.targets if t.kind != "s3"]
+        if len(tier2) == 1:
+            return tier2[0]
+        if len(tier2) > 1:
+            raise BadInputError(
+                f"Several backup targets exist ({', '.join(t.name for t in tier2)})",
+                hint="name one with --target",
+            )
+        return self.target(None)
+
     def target(self, name: str | None) -> TargetConfig:
         """The named target, or the only one when no name is given."""
         if name is None:

@@ -541,7 +541,7 @@ class Service:
 
     async def start_backup(self, session_ids: list[str], target: str | None) -> JobInfo:
         self._writable()
-        chosen = self.config.target(target)
+        chosen = self.config.backup_target(target)
         if not session_ids:
             rows = await self.db.fetchall(
                 "SELECT id FROM sessions s WHERE EXISTS (SELECT 1 FROM sources WHERE session_id"
@@ -585,7 +585,7 @@ class Service:
             await store.close()
 
     async def verify(self, target: str | None, *, deep: bool = False) -> list[VerifyResult]:
-        chosen = self.config.target(target)
+        chosen = self.config.backup_target(target)
         rows = await self.db.fetchall(
             "SELECT max(id) FROM backups WHERE target = ? GROUP BY session_id", (chosen.name,)
         )
@@ -607,7 +607,7 @@ class Service:
         file: str | None = None,
         overwrite: bool = False,
     ) -> list[Path]:
-        chosen = self.config.target(target)
+        chosen = await self._holding(session_id, target)
         backup_id = await latest_backup(self.db, session_id, chosen.name)
         prefix = await self.db.scalar("SELECT prefix FROM backups WHERE id = ?", (backup_id,))
         moved = await self.db.fetchone(
@@ -650,12 +650,25 @@ class Service:
     ) -> JobInfo:
         """Restore as a job (progress, cancel): what a window's Restore button starts."""
         self._writable()
-        chosen = self.config.target(target)
+        chosen = await self._holding(session_id, target)
         await latest_backup(self.db, session_id, chosen.name)  # fails now, not in the job
         params = {"session": session_id, "dest": dest, "target": chosen.name, "file": file,
                   "overwrite": overwrite}  # fmt: skip
         return await self.jobs.submit("restore", params, title=f"Restore {session_id}",
                                       resource=resource_of(chosen.name))  # fmt: skip
+
+    async def _holding(self, session_id: str, target: str | None) -> TargetConfig:
+        """The named target, else the one holding the session's newest backup: a restore
+        should not ask which target when only one of them has the session."""
+        if target is not None or len(self.config.targets) <= 1:
+            return self.config.backup_target(target)
+        names = [t.name for t in self.config.targets]
+        newest = await self.db.scalar(
+            "SELECT target FROM backups WHERE session_id = ? AND target IN "
+            "(SELECT value FROM json_each(?)) ORDER BY id DESC LIMIT 1",
+            (session_id, orjson.dumps(names).decode()),
+        )
+        return self.config.target(str(newest)) if newest else self.config.backup_target(None)
 
     async def _restore_job(self, ctx: JobContext) -> dict[str, Any]:
         p = ctx.params
@@ -668,7 +681,7 @@ class Service:
 
     async def start_verify(self, target: str | None, *, deep: bool = False) -> JobInfo:
         self._writable()
-        chosen = self.config.target(target)
+        chosen = self.config.backup_target(target)
         kind = "Deep-verify" if deep else "Verify"
         return await self.jobs.submit("verify", {"target": chosen.name, "deep": deep},
                                       title=f"{kind} {chosen.name}",
