@@ -46,9 +46,11 @@ def test_restore_gives_back_the_same_bytes_and_never_overwrites(
     dest = tmp_path / "restored"
     (first,) = ok(tk("restore", SESSION, "--to", str(dest), "--json", ws=ws))
     assert Path(first).read_bytes() == SOURCE.read_bytes()
+    Path(first).write_bytes(b"edited since")
     (second,) = ok(tk("restore", SESSION, "--to", str(dest), "--json", ws=ws))
     assert second != first and "(restored 1)" in second
-    assert Path(first).read_bytes() == Path(second).read_bytes() == SOURCE.read_bytes()
+    assert Path(first).read_bytes() == b"edited since"
+    assert Path(second).read_bytes() == SOURCE.read_bytes()
 
 
 def test_restore_into_a_file_says_so_and_leaves_the_file(

@@ -150,3 +150,18 @@ def test_a_session_recovered_from_a_backup_is_not_put_back_by_its_catalogs_paths
     assert not mine.exists()
     (path,) = ok(tk("restore", SESSION, "--to", str(tmp_path / "here"), "--json", ws=ws2))
     assert Path(path).read_bytes() == SOURCE.read_bytes()
+
+
+def test_a_file_already_there_with_the_same_bytes_gets_no_copy_beside_it(
+    tmp_path: Path,
+) -> None:
+    """Restoring twice (or a file that was never lost) used to leave `x (restored 1)`
+    copies of identical bytes beside it."""
+    ws, mine = backed_up(tmp_path)
+    out = tmp_path / "out"
+    (first,) = ok(tk("restore", SESSION, "--to", str(out), "--json", ws=ws))
+    (again,) = ok(tk("restore", SESSION, "--to", str(out), "--json", ws=ws))
+    assert again == first and [p.name for p in out.iterdir()] == [SOURCE.name]
+    (same,) = ok(tk("restore", SESSION, "--original", "--json", ws=ws))
+    assert Path(same) == mine and list(mine.parent.iterdir()) == [mine]
+    assert mine.read_bytes() == SOURCE.read_bytes()

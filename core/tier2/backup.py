@@ -46,7 +46,7 @@ from core.tier2 import backup_direct
 from core.tier2.backup_rows import INSERT, BackupRows
 from core.tier2.encryption import KeyMissingError
 from core.tier2.manifest_landing import put_manifest
-from core.tier2.original_places import free_name, original_places, snapshots_back
+from core.tier2.original_places import Places, free_name, original_places, snapshots_back
 from core.tier2.session_layout import (
     ENCRYPTED,
     MANIFEST,
@@ -499,6 +499,10 @@ async def restore_session(
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="tierkeeper-restore-") as tmp:
         for entry in entries:
+            there = _destination(entry, dest, places)
+            if there is not None and await asyncio.to_thread(_holds, there, entry.sha256):
+                written.append(there)  # restored before, or never lost: no copy beside it
+                continue
             packed = Path(tmp) / entry.stored_name
             with open(packed, "wb") as fh:  # noqa: ASYNC230 - a local temp file
                 await store.get(f"{prefix}/{entry.stored_name}", fh)
@@ -521,17 +525,35 @@ async def restore_session(
                 )  # fmt: skip
                 continue
             # names were checked safe when the manifest was parsed
+            target = there
+            assert target is not None
             if places is not None:
-                target = places.files[entry.name]
                 await asyncio.to_thread(make_folder, target.parent)  # decided above
-            else:
-                assert dest is not None
-                target = dest / entry.name
             if target.exists() and not overwrite:
                 target = free_name(target)
             await asyncio.to_thread(decompress_file, packed, target, expect_sha256=entry.sha256)
             written.append(target)
     return written
+
+
+def _destination(entry: ManifestFile, dest: Path | None, places: Places | None) -> Path | None:
+    """Where a single file of the backup goes (None for the snapshots' tarball)."""
+    if entry.members:
+        return None
+    if places is not None:
+        return places.files[entry.name]
+    assert dest is not None
+    return dest / entry.name
+
+
+def _holds(path: Path, sha256: str | None) -> bool:
+    """Blocking. Whether `path` is a file with exactly these bytes already."""
+    if sha256 is None:
+        return False
+    try:
+        return path.is_file() and file_sha256(path) == sha256.lower()
+    except OSError:
+        return False
 
 
 def _check_key(manifest: Manifest, key: Key | None) -> None:

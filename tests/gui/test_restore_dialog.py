@@ -141,11 +141,14 @@ def test_one_file_keeps_both_copies_unless_told_to_overwrite(
         dialog.overwrite.setChecked(overwrite)
         _restore(h, dialog)
         assert "1 file restored" in dialog.result_text()
+        if overwrite:
+            assert (dest / one.name).read_bytes() == one.read_bytes()
+        (dest / one.name).write_bytes(b"edited since")  # an identical file gets no copy
 
     restored = sorted(p.name for p in dest.iterdir())
     assert restored == sorted([one.name, f"{one.stem} (restored 1){one.suffix}"])
-    for name in restored:
-        assert (dest / name).read_bytes() == one.read_bytes()
+    assert (dest / f"{one.stem} (restored 1){one.suffix}").read_bytes() == one.read_bytes()
+    assert (dest / one.name).read_bytes() == b"edited since"
 
 
 def test_an_unplugged_disk_is_named_and_try_again_works_once_it_is_back(
