@@ -28,7 +28,7 @@ from gui.setup_wizard import PAGE_NAMES, SetupWizard
 from gui.theme import SCHEMES, apply_scheme
 
 APP_NAME = "Tierkeeper"
-DIALOGS = ("restore", "wizard")
+DIALOGS = ("restore", "wizard", "unlock")
 BATCH = 8
 """Sessions per backup when the Performance screenshot makes its own."""
 
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dialog",
         choices=DIALOGS,
-        help="with --screenshot: open this dialog (for the first session) and save it instead",
+        help="with --screenshot: open this dialog (for the first session, or the first "
+        "locked target) and save it instead",
     )
     parser.add_argument(
         "--wizard-page",
@@ -175,6 +176,13 @@ async def take_screenshot(
             return int(ExitCode.FAILED)
         await restore.wait_loaded()
         target = restore
+    elif dialog == "unlock":
+        window.show_page("dashboard")
+        await window.dashboard.refresh()
+        locked = [c for c in window.dashboard.target_cards.values() if c.locked_reason]
+        if not locked:
+            return int(ExitCode.FAILED)
+        target = window.dashboard.open_unlock(locked[0])
     elif dialog == "wizard":
         target = await _wizard_at(window, wizard_page)
         if wizard_page == "restore" and restore_from and isinstance(target, SetupWizard):

@@ -79,7 +79,12 @@ class TargetCard(TierCard):
         self.verify_button = self.add_button("Verify")
         self.retry_button = self.add_button("Retry now", "Try the waiting jobs again at once")
         self.retry_button.hide()
+        self.unlock_button = self.add_button(
+            "Unlock…", "Give the passphrase or recovery code of this target's key"
+        )
+        self.unlock_button.hide()
         self.info: TargetInfo | None = None
+        self.locked_reason: str | None = None
 
     def show_target(self, info: TargetInfo, active: list[JobInfo]) -> None:
         self.info = info
@@ -99,11 +104,13 @@ class TargetCard(TierCard):
         needs_user = info.needs_user or any(j.needs_user for j in parked)
 
         note: str | None = None
+        locked = bool(waiting and needs_user and reason and "unlock" in reason.lower())
+        self.locked_reason = reason if locked else None
         if waiting:
             jobs = plural(waiting, "job")
-            if needs_user and reason and "unlock" in reason.lower():
+            if locked:
                 self.set_state(Health.BUSY, f"Locked — {jobs} waiting for the key")
-                note = html.escape(reason)
+                note = html.escape(reason or "")
             elif needs_user:
                 self.set_state(Health.BUSY, f"Signed out — {jobs} waiting")
                 note = f"Sign in again:<br>{code(f'tierkeeper target reconnect {info.name}')}"
@@ -157,7 +164,8 @@ class TargetCard(TierCard):
             if info.sessions
             else "Nothing to verify yet"
         )
-        self.retry_button.setVisible(bool(waiting))
+        self.retry_button.setVisible(bool(waiting) and not locked)  # a retry needs the key
+        self.unlock_button.setVisible(locked)
 
 
 def paused_backup(target: str, active: list[JobInfo]) -> JobInfo | None:

@@ -40,6 +40,7 @@ from gui.reloader import Reloader
 from gui.running_jobs import ACTIVE, RunningJobs
 from gui.tasks import TaskRunner
 from gui.tier_card import TierCard
+from gui.unlock_dialog import UnlockDialog
 
 RELOAD_TOPICS = frozenset({"job.finished", "job.waiting", "job.paused"})
 OTHER_TOPICS = frozenset({"backups.changed", "sessions.changed", "config.changed"})
@@ -84,6 +85,7 @@ class DashboardPage(QWidget):
         self.no_target_card.setup_button.clicked.connect(self.setup_requested)
         self.archive_card.setup_button.clicked.connect(self.setup_requested)
         self.target_cards: dict[str, TargetCard] = {}
+        self.unlock_dialog: UnlockDialog | None = None
         self.cards_row = QHBoxLayout()
         self.cards_row.setSpacing(12)
         self.cards_row.addWidget(self.local_card, 1)
@@ -178,6 +180,7 @@ class DashboardPage(QWidget):
                 card.retry_button.clicked.connect(
                     lambda _=False, c=card: self._spawn(self.retry_waiting(), c.retry_button)
                 )
+                card.unlock_button.clicked.connect(lambda _=False, c=card: self.open_unlock(c))
                 self.cards_row.insertWidget(self.cards_row.indexOf(self.archive_card), card, 1)
                 self.target_cards[name] = card
         self.no_target_card.setVisible(not names)
@@ -193,6 +196,17 @@ class DashboardPage(QWidget):
         return out
 
     # actions ----------------------------------------------------------------
+    def open_unlock(self, card: TargetCard) -> UnlockDialog:
+        """Not modal: the window goes on showing the jobs while the passphrase is typed."""
+        if self.unlock_dialog is not None:
+            self.unlock_dialog.close()
+        dialog = UnlockDialog(self._client, self._runner, card.name, card.locked_reason, self)
+        dialog.unlocked.connect(lambda _name: self._runner.spawn(self.refresh()))
+        dialog.destroyed.connect(lambda *_: setattr(self, "unlock_dialog", None))
+        self.unlock_dialog = dialog
+        dialog.open()
+        return dialog
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], button: QPushButton) -> None:
         self._runner.spawn(coro, busy=button)
 

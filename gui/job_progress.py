@@ -27,13 +27,18 @@ def progress_of(job: JobInfo) -> tuple[int, int]:
     return 0, 0
 
 
+ITEMS = {"import": "files", "restore": "files"}
+"""What a job's items are; the rest (backup, recovery, closing a phase) count sessions."""
+
+
 def describe(job: JobInfo) -> str:
-    """ "12 of 81 files · 3.1 MB/s · 4.0 s left"; only the parts the job knows."""
+    """ "12 of 81 sessions · 3.1 MB/s · 4.0 s left"; only the parts the job knows."""
     parts: list[str] = []
+    items = ITEMS.get(job.kind, "sessions")
     if job.items_total:
-        parts.append(f"{job.items_done} of {job.items_total} files")
+        parts.append(f"{job.items_done} of {job.items_total} {items}")
     elif job.items_done:
-        parts.append(f"{job.items_done} files")
+        parts.append(f"{job.items_done} {items}")
     if job.bytes_total:
         parts.append(f"{human_size(job.bytes_done)} of {human_size(job.bytes_total)}")
     if job.rate and job.bytes_total:

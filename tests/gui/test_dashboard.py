@@ -6,12 +6,14 @@ the backup target, the in-process service's job queue.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QFileDialog
 
 from core.models import JobInfo, JobState
+from core.service import Service
 from gui.dashboard_cards import ArchiveCard, LocalCard, NoTargetCard, TargetCard
 from gui.job_summary import summary
 from gui.tier_card import Health
@@ -207,3 +209,51 @@ def test_job_summaries_say_what_a_job_did() -> None:
     assert summary(_job(state=JobState.CANCELLED)) == "cancelled"
     imported = _job(kind="import", result={"files_imported": 4, "files_skipped": 2})
     assert summary(imported) == "4 files imported · 2 unchanged"
+
+
+@pytest.fixture
+def locked_usb(run, imported_ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An encrypted folder target on a computer whose keyring lost its key: the passphrase."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    passphrase = "correct horse battery staple"
+
+    async def add() -> None:
+        svc = await Service.start(imported_ws)
+        try:
+            await svc.add_folder_target("usb", str(tmp_path / "disk"), passphrase=passphrase)
+        finally:
+            await svc.stop()
+
+    run(add())
+    shutil.rmtree(tmp_path / "xdg-data")  # a new computer: its keyring has no key
+    return passphrase
+
+
+def test_a_locked_target_is_unlocked_from_its_card_and_the_backup_goes_on(
+    make_window, run, imported_ws: Path, locked_usb: str
+) -> None:
+    h = make_window(imported_ws, client=run(fast_client(imported_ws)))
+    page = _dashboard(h)
+    card = page.target_cards["usb"]
+    card.backup_button.click()
+    h.wait(lambda: "Locked" in card.text())
+    assert card.unlock_button.isVisibleTo(card) and not card.retry_button.isVisibleTo(card)
+
+    card.unlock_button.click()
+    dialog = page.unlock_dialog
+    assert dialog is not None and dialog.isVisible() and "usb" in dialog.windowTitle()
+    assert not dialog.unlock_button.isEnabled()
+    dialog.passphrase.setText("not the passphrase")
+    dialog.unlock_button.click()
+    h.wait(lambda: "does not open" in dialog.message.shown())
+    assert dialog.isVisible() and dialog.passphrase.text() == ""  # another try, field cleared
+    assert "Locked" in card.text()
+
+    dialog.passphrase.setText(locked_usb)
+    dialog.unlock_button.click()
+    h.wait(lambda: page.unlock_dialog is None)
+    sessions = _sessions(h)
+    h.wait(lambda: card.health() == Health.OK and f"{len(sessions)} sessions ·" in card.text())
+    assert not card.unlock_button.isVisibleTo(card)
+    assert page.recent.jobs[0].state == JobState.DONE

@@ -162,3 +162,11 @@ def test_job_without_a_size_shows_a_busy_bar(qtbot) -> None:
     )
     assert (widget.bar.minimum(), widget.bar.maximum()) == (0, 0)
     assert "waiting to start" in widget.detail.text()
+
+
+def test_a_backup_counts_sessions_not_files() -> None:
+    """The running list said "0 of 38 files" for a backup of 38 sessions."""
+    job = JobInfo(id=9, kind="backup", title="Back up 38 session(s) to usb",
+                  state=JobState.RUNNING, items_total=38, items_done=5,
+                  created_at="2025-06-12T10:00:00Z")  # fmt: skip
+    assert describe(job).startswith("5 of 38 sessions")
