@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QPushButton, QWidget
 
 from core.models import JobInfo, JobState, Status, TargetInfo
-from gui.format import home_relative, human_ago, human_size, plural
+from gui.format import first_part, home_relative, human_ago, human_size, plural
 from gui.tier_card import Health, TierCard
 
 RUNNING = (JobState.QUEUED, JobState.RUNNING)
@@ -83,8 +83,13 @@ class TargetCard(TierCard):
             "Unlock…", "Give the passphrase or recovery code of this target's key"
         )
         self.unlock_button.hide()
+        self.sign_in_button = self.add_button(
+            "Sign in again…", "Sign in to Google in your browser; the waiting jobs then go on"
+        )
+        self.sign_in_button.hide()
         self.info: TargetInfo | None = None
         self.locked_reason: str | None = None
+        self.signed_out_reason: str | None = None
 
     def show_target(self, info: TargetInfo, active: list[JobInfo]) -> None:
         self.info = info
@@ -106,16 +111,16 @@ class TargetCard(TierCard):
         note: str | None = None
         locked = bool(waiting and needs_user and reason and "unlock" in reason.lower())
         self.locked_reason = reason if locked else None
+        signed_out = bool(waiting and needs_user and not locked)
+        self.signed_out_reason = (reason or "") if signed_out else None
         if waiting:
             jobs = plural(waiting, "job")
             if locked:
                 self.set_state(Health.BUSY, f"Locked — {jobs} waiting for the key")
-                note = html.escape(reason or "")
-            elif needs_user:
+                note = _needs_user(reason, f"tierkeeper target unlock {info.name}")
+            elif signed_out:
                 self.set_state(Health.BUSY, f"Signed out — {jobs} waiting")
-                note = f"Sign in again:<br>{code(f'tierkeeper target reconnect {info.name}')}"
-                if reason:
-                    note += f"<br>{html.escape(reason)}"
+                note = _needs_user(reason, f"tierkeeper target reconnect {info.name}")
             else:
                 self.set_state(Health.BUSY, f"Unreachable — {jobs} waiting")
                 note = (
@@ -164,8 +169,16 @@ class TargetCard(TierCard):
             if info.sessions
             else "Nothing to verify yet"
         )
-        self.retry_button.setVisible(bool(waiting) and not locked)  # a retry needs the key
         self.unlock_button.setVisible(locked)
+        self.sign_in_button.setVisible(signed_out and info.kind == "drive")
+        self.retry_button.setVisible(bool(waiting) and not locked and not signed_out)
+
+
+def _needs_user(reason: str | None, command: str) -> str:
+    return (
+        html.escape(first_part(reason) or "This target waits for you")
+        + f"<br><small>From a terminal:<br>{code(command)}</small>"
+    )
 
 
 def paused_backup(target: str, active: list[JobInfo]) -> JobInfo | None:

@@ -38,6 +38,7 @@ from gui.event_pump import EventPump
 from gui.recent_jobs import RecentJobs
 from gui.reloader import Reloader
 from gui.running_jobs import ACTIVE, RunningJobs
+from gui.sign_in_again import SignInAgainDialog
 from gui.tasks import TaskRunner
 from gui.tier_card import TierCard
 from gui.unlock_dialog import UnlockDialog
@@ -86,6 +87,7 @@ class DashboardPage(QWidget):
         self.archive_card.setup_button.clicked.connect(self.setup_requested)
         self.target_cards: dict[str, TargetCard] = {}
         self.unlock_dialog: UnlockDialog | None = None
+        self.sign_in_dialog: SignInAgainDialog | None = None
         self.cards_row = QHBoxLayout()
         self.cards_row.setSpacing(12)
         self.cards_row.addWidget(self.local_card, 1)
@@ -181,6 +183,7 @@ class DashboardPage(QWidget):
                     lambda _=False, c=card: self._spawn(self.retry_waiting(), c.retry_button)
                 )
                 card.unlock_button.clicked.connect(lambda _=False, c=card: self.open_unlock(c))
+                card.sign_in_button.clicked.connect(lambda _=False, c=card: self.open_sign_in(c))
                 self.cards_row.insertWidget(self.cards_row.indexOf(self.archive_card), card, 1)
                 self.target_cards[name] = card
         self.no_target_card.setVisible(not names)
@@ -196,6 +199,20 @@ class DashboardPage(QWidget):
         return out
 
     # actions ----------------------------------------------------------------
+    def open_sign_in(self, card: TargetCard) -> SignInAgainDialog:
+        """The browser opens at once: the button said what it would do."""
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.reject()
+        dialog = SignInAgainDialog(
+            self._client, self._runner, card.name, card.signed_out_reason, self
+        )
+        dialog.signed_in.connect(lambda _name: self._runner.spawn(self.refresh()))
+        dialog.finished.connect(lambda *_: setattr(self, "sign_in_dialog", None))
+        self.sign_in_dialog = dialog
+        dialog.open()
+        dialog.start()
+        return dialog
+
     def open_unlock(self, card: TargetCard) -> UnlockDialog:
         """Not modal: the window goes on showing the jobs while the passphrase is typed."""
         if self.unlock_dialog is not None:

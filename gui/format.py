@@ -139,3 +139,9 @@ def home_relative(path: Path) -> str:
 def target_where(kind: str, where: str) -> str:
     """A target's place as a person reads it: a folder under home as `~/…`."""
     return home_relative(Path(where)) if kind == "folder" else where
+
+
+def first_part(reason: str | None) -> str:
+    """A wait reason without its terminal advice (" — run `tierkeeper …`"): the card and
+    the dialogs offer the button, and name the command once, small, below."""
+    return (reason or "").split(" — ", 1)[0].strip()

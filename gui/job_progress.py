@@ -12,7 +12,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from core.models import JobInfo, JobState
-from gui.format import human_duration, human_size
+from gui.format import first_part, human_duration, human_size
 from gui.palette import set_muted
 
 
@@ -48,7 +48,7 @@ def describe(job: JobInfo) -> str:
     if job.state == JobState.QUEUED:
         parts.append("waiting to start")
     if job.state == JobState.WAITING:
-        parts.append(f"waiting: {job.wait_reason or 'the target is unreachable'}")
+        parts.append(f"waiting: {first_part(job.wait_reason) or 'the target is unreachable'}")
     if job.state == JobState.PAUSED:
         parts.append("paused — Resume goes on where it stopped")
     return " · ".join(parts)

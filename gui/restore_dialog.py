@@ -182,6 +182,7 @@ class RestoreDialog(QDialog):
         self.progress.cancel_button.hide()  # the dialog's own Cancel does it
         self.result_label = QLabel(self)
         self.result_label.setWordWrap(True)
+        self.result_label.setTextFormat(Qt.TextFormat.RichText)  # always escaped HTML
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.result_label.hide()
         self.open_button = QPushButton("Open folder", self)

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.client import Client
 from core.errors import TierkeeperError
+from gui.format import first_part
 from gui.passphrase_row import PassphraseRow
 from gui.tasks import TaskRunner
 from gui.wizard_common import Message
@@ -35,7 +42,7 @@ class UnlockDialog(QDialog):
         self.setWindowTitle(f"Unlock {target}")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         # the reason as the core words it, without its terminal advice (" — run …")
-        why = (reason or "").split(" — ", 1)[0].strip() or (
+        why = first_part(reason) or (
             f"The backups on {target} are encrypted, and this computer does not hold their key"
         )
         self.explain = QLabel(
@@ -77,6 +84,7 @@ class UnlockDialog(QDialog):
             await self._client.unlock_target(self.target, secret)
         except TierkeeperError as exc:
             self.message.error(str(exc))
+            self.adjustSize()  # a dialog does not grow for wrapped text by itself
             self.passphrase.setFocus()
             return
         self.unlocked.emit(self.target)

@@ -15,8 +15,7 @@ import html
 import logging
 
 from pydantic import SecretStr
-from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from core.client import DriveSignedIn, DriveTargetSpec
 from core.errors import TierkeeperError
+from gui.browser_sign_in import BrowserSignIn
 from gui.format import human_size
 from gui.wizard_common import Busy, Message, note
 from gui.wizard_state import SavedTarget, SetupState
@@ -53,8 +53,7 @@ class DriveConnect(QWidget):
     def __init__(self, state: SetupState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        self.flow_id: str | None = None
-        self.url: str | None = None
+        self.browser = BrowserSignIn(state.client)
         self.connected_name: str | None = None
         self._wait: asyncio.Task[None] | None = None
 
@@ -93,7 +92,7 @@ class DriveConnect(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.hide()
         self.reopen_button = QPushButton("Open the page again", self)
-        self.reopen_button.clicked.connect(self._open_browser)
+        self.reopen_button.clicked.connect(self.browser.open_browser)
         self.reopen_button.hide()
         self.disconnect_button = QPushButton("Disconnect", self)
         self.disconnect_button.setToolTip("Forget this sign-in and choose again")
@@ -137,7 +136,7 @@ class DriveConnect(QWidget):
         return self.connected_name is not None
 
     def waiting(self) -> bool:
-        return self.flow_id is not None
+        return self.browser.waiting()
 
     def spec(self) -> DriveTargetSpec:
         secret = self.secret_edit.text()
@@ -164,15 +163,16 @@ class DriveConnect(QWidget):
         """Start, open the browser, wait; every failure is shown here and leaves the fields."""
         self.message.clear_message()
         self._set_waiting(True, "Starting the sign-in…")
-        try:
-            started = await self._state.client.start_drive_sign_in(self.spec())
-            self.flow_id, self.url = started.flow_id, started.url
+
+        def waiting() -> None:
             self._set_waiting(True, "Waiting for the browser… finish signing in there.")
             self.reopen_button.show()
-            self._open_browser()
-            done = await self._state.client.finish_drive_sign_in(started.flow_id)
+
+        try:
+            done = await self.browser.run(
+                self._state.client.start_drive_sign_in(self.spec()), waiting
+            )
         except asyncio.CancelledError:
-            await self._cancel_flow()
             self.message.info("The sign-in was cancelled.")
             self._set_waiting(False)
             raise
@@ -180,8 +180,6 @@ class DriveConnect(QWidget):
             self.message.error(str(exc))
             self._set_waiting(False)
             return
-        finally:
-            self.flow_id = None
         self._set_waiting(False)
         self._signed_in(done)
 
@@ -196,22 +194,10 @@ class DriveConnect(QWidget):
         self.disconnect_button.show()
         self.connected.emit()
 
-    def _open_browser(self) -> None:
-        if self.url:
-            QDesktopServices.openUrl(QUrl(self.url))
-
     def cancel(self) -> None:
         task = self._wait
         if task is not None and not task.done():
             task.cancel()
-
-    async def _cancel_flow(self) -> None:
-        flow, self.flow_id = self.flow_id, None
-        if flow is not None:
-            try:
-                await self._state.client.cancel_drive_sign_in(flow)
-            except TierkeeperError:
-                log.debug("the sign-in had ended already")
 
     async def sign_out(self) -> None:
         name = self.connected_name

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication
 from core.client import Client, open_client
 from gui.main_window import MainWindow
 from gui.qt_loop import close_loop, new_loop
+from tests.gui.browser import browser  # noqa: F401 - a fixture for every window test
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 T = TypeVar("T")

@@ -6,17 +6,24 @@ the backup target, the in-process service's job queue.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QDialogButtonBox, QFileDialog
 
+from core.config import TargetConfig
 from core.models import JobInfo, JobState
 from core.service import Service
+from core.tier2.drive_target import keep_tokens
+from core.tier2.targets import secrets_scope
+from core.workspace import Workspace
 from gui.dashboard_cards import ArchiveCard, LocalCard, NoTargetCard, TargetCard
 from gui.job_summary import summary
 from gui.tier_card import Health
+from tests.drive_server.fixture import DriveHarness, drive_fixture
+from tests.gui.browser import Browser, visit
 from tests.gui.tier2 import Disk, add_folder_target, back_up, fast_client, write_s3_target
 
 pytestmark = pytest.mark.gui
@@ -256,4 +263,53 @@ def test_a_locked_target_is_unlocked_from_its_card_and_the_backup_goes_on(
     sessions = _sessions(h)
     h.wait(lambda: card.health() == Health.OK and f"{len(sessions)} sessions ·" in card.text())
     assert not card.unlock_button.isVisibleTo(card)
+    assert page.recent.jobs[0].state == JobState.DONE
+
+
+drive = drive_fixture()
+
+
+def test_a_signed_out_drive_is_signed_in_again_from_its_card(
+    make_window, run, imported_ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    drive: DriveHarness, browser: Browser,
+) -> None:  # fmt: skip
+    """Google revoked the access: the backup waits, the card offers Sign in again…, the
+    browser opens on Google's page (the test server's), and the job goes on."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    s = drive.server
+    gd = TargetConfig(name="gd", kind="drive", client_id=s.client_id, auth_uri=s.auth_uri,
+                      token_uri=s.token_uri, api_root=drive.base_url)  # fmt: skip
+    workspace = Workspace.at(imported_ws)
+    keep_tokens(gd, secrets_scope(workspace.root), drive.credentials().refresh_token,
+                s.client_secret)  # fmt: skip
+    config = workspace.config()
+    config.targets = [gd]
+    config.save(workspace.config_path)
+    s.tokens.revoke_all()  # the user removed the app's access in their Google account
+
+    h = make_window(imported_ws, client=run(fast_client(imported_ws)))
+    page = _dashboard(h)
+    card = page.target_cards["gd"]
+    card.backup_button.click()
+    h.wait(lambda: "Signed out" in card.text())
+    assert card.sign_in_button.isVisibleTo(card) and not card.retry_button.isVisibleTo(card)
+
+    card.sign_in_button.click()  # the user walks away: Cancel calls the sign-in off
+    h.wait(lambda: len(browser.urls) == 1)
+    dialog = page.sign_in_dialog
+    assert dialog is not None and dialog.waiting() and "Waiting for the browser" in (
+        dialog.busy.label.text())  # fmt: skip
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    h.wait(lambda: page.sign_in_dialog is None)
+    assert "Signed out" in card.text()
+
+    card.sign_in_button.click()
+    h.wait(lambda: len(browser.urls) == 2)
+    assert browser.urls[1].startswith(s.auth_uri)
+    assert "signed in" in h.run(asyncio.to_thread(visit, browser.urls[1])).lower()
+    h.wait(lambda: page.sign_in_dialog is None)
+    sessions = _sessions(h)
+    h.wait(lambda: card.health() == Health.OK and f"{len(sessions)} sessions ·" in card.text())
+    assert not card.sign_in_button.isVisibleTo(card)
     assert page.recent.jobs[0].state == JobState.DONE

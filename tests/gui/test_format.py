@@ -124,3 +124,19 @@ def test_shorten_flattens_and_cuts() -> None:
 def test_home_relative() -> None:
     assert home_relative(Path.home() / "agent-work" / "x") == "~/agent-work/x"
     assert home_relative(Path("/srv/data")) == "/srv/data"
+
+
+def test_a_message_shows_an_apostrophe_not_its_entity(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Messages are escaped HTML; one without a tag was shown as plain text, so an error
+    like "does not open usb's backups" read "usb&#x27;s"."""
+    from PySide6.QtGui import QTextDocument
+
+    from gui.wizard_common import Message
+
+    message = Message()
+    qtbot.addWidget(message)
+    said = "That passphrase does not open usb's backups — check it"
+    message.error(said)
+    shown = QTextDocument()
+    shown.setHtml(message.text())
+    assert message.textFormat().name == "RichText" and shown.toPlainText() == said

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import stat
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PySide6.QtCore import QObject, QSettings, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QImage
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWizard
 
 from core.client import ConfigPatch, FolderTargetSpec, JobInfo
@@ -26,6 +24,7 @@ from core.models import JobState
 from gui.app import main
 from gui.setup_wizard import SEEN_KEY, SetupWizard, wants_first_run
 from tests.drive_server.fixture import DriveHarness, drive_fixture
+from tests.gui.browser import Browser, visit
 from tests.gui.conftest import FIXTURES, Harness
 from tests.s3_server.fixtures import SeaweedHarness, seaweed  # noqa: F401
 
@@ -247,31 +246,6 @@ def test_a_changed_folder_replaces_the_target_and_a_bad_one_keeps_the_input(
     click_next(h, wizard)
     (target,) = h.call(h.client.config()).targets
     assert target.path == str(tmp_path / "second")
-
-
-class Browser(QObject):
-    """Where QDesktopServices sends http addresses during the test: the test's browser."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    @Slot(QUrl)
-    def open(self, url: QUrl) -> None:
-        self.urls.append(url.toString())
-
-
-@pytest.fixture
-def browser() -> Any:
-    b = Browser()
-    QDesktopServices.setUrlHandler("http", b, "open")
-    yield b
-    QDesktopServices.unsetUrlHandler("http")
-
-
-def visit(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=30) as page:  # Google's page sends it back home
-        return str(page.read().decode())
 
 
 def test_google_drive_connects_in_the_browser_and_shows_account_and_quota(
