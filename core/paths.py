@@ -28,3 +28,19 @@ def default_workspace() -> Path:
 
 def resolve_workspace(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(explicit).expanduser().resolve() if explicit else default_workspace().resolve()
+
+
+def user_path(raw: str) -> Path:
+    """A path a person typed (a source, a target, a file to import), `~` expanded. Refused
+    with a message, not an internal error: `~name` of a user this computer does not
+    know, and a NUL character, which no file system allows and os calls reject."""
+    from core.errors import BadInputError, NotFoundError  # not on the hook's path
+
+    if "\0" in raw:
+        raise BadInputError("A path cannot contain a NUL character", hint="check the path")
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # "~someone": no such user here
+        user = raw[1:].split("/", 1)[0]
+        raise NotFoundError(f"{raw} does not exist (there is no user {user!r} here)",
+                            hint="check the path") from None  # fmt: skip

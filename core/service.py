@@ -52,6 +52,7 @@ from core.models import (
     Status,
     TargetInfo,
 )
+from core.paths import user_path
 from core.recovery import apply as recovered
 from core.recovery import ops as recovery_ops
 from core.recovery.ops import CatalogDrift, RecoveredRestore
@@ -1049,13 +1050,9 @@ def _resolve_existing(paths: list[str]) -> list[str]:
     """Paths come from users and callers of the API: any string must get a clear refusal."""
     resolved: list[str] = []
     for raw in paths:
-        if "\0" in raw:  # no file system has such a name; os calls raise ValueError
-            raise BadInputError("A path cannot contain a NUL character", hint="check the path")
         try:
-            p = Path(raw).expanduser().resolve()
+            p = user_path(raw).resolve()
             found = p.exists()
-        except RuntimeError:  # "~someone" for a user this machine does not know
-            raise NotFoundError(f"{raw} does not exist", hint="no such user's home") from None
         except OSError as exc:  # a name too long for the file system, a loop of links
             raise BadInputError(f"{raw}: {exc.strerror}", hint="check the path") from None
         if not found:

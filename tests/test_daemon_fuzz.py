@@ -254,3 +254,20 @@ async def test_an_import_of_an_odd_path_is_refused_the_same_on_both_transports(
         assert type(raised.value) is kind and message in raised.value.message
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("path", list(ODD_PATHS), ids=["nul", "unknown-user", "too-long"])
+def test_settings_and_a_folder_target_refuse_an_odd_path_with_a_4xx(
+    served: Served, path: str
+) -> None:
+    """The fuzzer's find: a source `~J…` (a user this computer does not know) in a
+    settings patch was an internal error (500), and so was a folder target's path."""
+    status = ODD_PATHS[path][1]
+    response = served.send("PATCH", "/v1/config", json.dumps({"sources": [path]}).encode())
+    assert 400 <= response.status_code < 500, response.text
+    if path.startswith("~"):
+        assert response.status_code == status and "no user" in _error(response)
+    body = {"spec": {"kind": "folder", "name": "odd", "path": path}}
+    response = served.send("POST", "/v1/targets", json.dumps(body).encode())
+    assert 400 <= response.status_code < 500, response.text
+    assert "spec" not in _error(response)  # refused for its path, not its shape

@@ -71,7 +71,10 @@ def backup_line(t: TargetInfo) -> str:
         text = f"{t.sessions} session{'s' * (t.sessions != 1)}, {human_bytes(t.stored_bytes)}"
         text += f", last {short_ts(t.last_backup_at)} UTC" if t.last_backup_at else ""
     if t.verify_failures:
-        text += f"; {t.verify_failures} failed their verify (`tierkeeper verify --target {t.name}`)"
+        text += (
+            f"; {t.verify_failures} failed their verify: `tierkeeper backup --target {t.name}`"
+            " stores fresh copies"
+        )
     if t.waiting_jobs:
         text += f"; {t.waiting_jobs} job(s) waiting" + (
             f": {t.wait_reason}" if t.wait_reason else ""

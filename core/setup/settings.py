@@ -21,6 +21,7 @@ from core.durable import fsync_dir
 from core.errors import BadInputError, TierkeeperError
 from core.local.importers import default_formats
 from core.local.sources import detected_sources
+from core.paths import user_path
 from core.setup.models import ConfigPatch, DetectedSource, Settings
 
 
@@ -62,7 +63,7 @@ def patched(config: Config, patch: ConfigPatch) -> tuple[Config, list[str]]:
 def _existing_folders(paths: list[str]) -> list[str]:
     found: list[str] = []
     for raw in paths:
-        path = Path(raw).expanduser()
+        path = user_path(raw)
         if not path.is_absolute() or not path.is_dir():
             raise BadInputError(f"Bad settings: the source {raw} is not a folder",
                                 hint="choose an existing folder of agent history")  # fmt: skip

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from core.config import EncryptionConfig, TargetConfig
 from core.errors import BadInputError
+from core.paths import user_path
 from core.remote.base import Store
 from core.remote.folder import FolderStore
 from core.setup.models import (
@@ -41,7 +42,7 @@ def target_of(spec: FolderTargetSpec | S3TargetSpec | DriveTargetSpec) -> Target
     """The config entry a spec becomes (no secrets: they are not fields of it)."""
     try:
         if isinstance(spec, FolderTargetSpec):
-            path = str(Path(spec.path).expanduser().absolute())
+            path = str(user_path(spec.path).absolute())
             return TargetConfig(name=spec.name, kind="folder", path=path)
         if isinstance(spec, DriveTargetSpec):
             return TargetConfig(name=spec.name, kind="drive", client_id=spec.client_id,
@@ -97,7 +98,11 @@ async def check_new_folder(target: TargetConfig) -> TargetTestResult:
     """Creates the folder the user just chose (jobs never do: see `create_root`)."""
     assert target.path is not None
     store = FolderStore(Path(target.path), name=target.name)
-    await store.create_root()
+    try:
+        await store.create_root()
+    except OSError as exc:  # a name too long, no permission, a file in the way
+        raise BadInputError(f"Cannot create the folder {target.path}: {exc.strerror or exc}",
+                            hint="choose another folder") from None  # fmt: skip
     ms, line = await timed_probe(store)
     return result(target, ms, [line])
 

@@ -31,6 +31,7 @@ from core.local.importers.store import (
     refresh_message_count,
 )
 from core.models import ImportReport
+from core.paths import user_path
 from core.redact import contains_secret, might_contain_secret, redact_text
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class ImportEngine:
         work: list[tuple[Format, SourceFile]] = []
         warnings: list[str] = []
         for raw in paths:
-            path = Path(raw).expanduser()
+            path = user_path(str(raw))
             if not path.exists():
                 raise NotFoundError(f"{path} does not exist", hint="check the path and try again")
             if fmt == "auto":
