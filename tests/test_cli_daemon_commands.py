@@ -19,6 +19,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from core.cli.app import app
+from core.tier2.targets import RetryPolicy
 from tests.daemon_harness import ThreadedDaemon
 from tests.drive_server.fixture import DriveHarness, drive_fixture
 from tests.test_cli_daemon import SESSION, SOURCE, job, ok, tk
@@ -177,3 +178,23 @@ def test_target_reconnect_signs_in_again_through_the_daemon(
         assert daemon.daemon is not None
         kinds = [j.kind for j in daemon.run(daemon.daemon.service.jobs.list())]
         assert kinds[0] == "backup"  # the parked backup ran in the daemon
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["in-process", "daemon"])
+def test_a_backup_to_an_unplugged_disk_says_who_runs_it_later(
+    tmp_path: Path, daemon: ThreadedDaemon, served: bool
+) -> None:
+    """With a daemon the job runs by itself once the disk is back; without one, at the
+    next start. The message said "at the next start" to daemon users too."""
+    ws, disk = tmp_path / "ws", tmp_path / "disk"
+    ok(tk(ws, "import", str(SOURCE), "--json"))
+    ok(tk(ws, "target", "add", "folder", "usb", str(disk), "--json"))
+    if served:
+        daemon.start(ws, retry=RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.01))
+    disk.rename(tmp_path / "away")
+    parked = tk(ws, "backup")
+    assert parked.exit_code == 4, parked.stderr
+    said = " ".join(parked.stderr.split())
+    assert "usb is unreachable" in said
+    assert ("the daemon runs it as soon as the target answers" in said) == served
+    assert ("at the next start of Tierkeeper" in said) == (not served)

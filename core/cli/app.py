@@ -644,7 +644,7 @@ def jobs_retry(workspace: WorkspaceOpt = None, json: JsonOpt = False) -> None:
             err.print(f"Job {info.id}: {info.state.value}", highlight=False)
         still = [i for i in done if i.state == JobState.WAITING]
         if still:
-            explain_waiting(still[0])
+            explain_waiting(still[0], daemon=in_process(client) is None)
 
     run_async(go)
 
@@ -728,7 +728,7 @@ def backup(
         for failure in result.get("failed", []):
             err.print(f"  [yellow]![/] {failure}", highlight=False)
         if info.state == JobState.WAITING:
-            explain_waiting(info)
+            explain_waiting(info, daemon=in_process(client) is None)
         if info.state != JobState.DONE:
             err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
             raise typer.Exit(int(ExitCode.FAILED))
@@ -779,7 +779,7 @@ def archive(
                 err.print(f"  phase {gone} removed from the backup target (archived, verified)",
                           highlight=False)  # fmt: skip
         if info.state == JobState.WAITING:
-            explain_waiting(info)
+            explain_waiting(info, daemon=in_process(client) is None)
         if info.state != JobState.DONE:
             err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
             raise typer.Exit(int(ExitCode.FAILED))
@@ -825,7 +825,7 @@ def archive_restore(
             err.print(f"{result.get('written', 0)} files restored to {dest / phase}",
                       highlight=False)  # fmt: skip
         if info.state == JobState.WAITING:
-            explain_waiting(info)
+            explain_waiting(info, daemon=in_process(client) is None)
         if info.state != JobState.DONE:
             err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
             raise typer.Exit(int(ExitCode.FAILED))

@@ -96,15 +96,17 @@ async def daemon_client(workspace: Path | None) -> HttpClient | None:
     return await connect_daemon(workspace)
 
 
-def explain_waiting(info: Any) -> None:
-    """A parked job is not a failure: say why it waits and what brings it back."""
+def explain_waiting(info: Any, *, daemon: bool) -> None:
+    """A parked job is not a failure: say why it waits and what brings it back (a daemon
+    tries the target again by itself; without one, the next start of Tierkeeper does)."""
     err.print(f"[yellow]waiting:[/] {info.wait_reason}", highlight=False)
     if info.needs_user:
         err.print("once that is done, the job continues where it stopped", highlight=False)
         raise typer.Exit(int(ExitCode.NEEDS_USER))
-    err.print(
-        "the job stays queued and runs when the target answers again "
-        "(at the next start of Tierkeeper, or now with `tierkeeper jobs retry`)",
-        highlight=False,
+    when = (
+        "the daemon runs it as soon as the target answers again"
+        if daemon
+        else "it runs when the target answers again, at the next start of Tierkeeper"
     )
+    err.print(f"the job stays queued: {when} (or now: `tierkeeper jobs retry`)", highlight=False)
     raise typer.Exit(int(ExitCode.PARTIAL))

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from core.cli.common import client_for, explain_waiting
+from core.cli.common import client_for, explain_waiting, in_process
 from core.cli.output import emit_json, err, human_bytes
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
@@ -31,7 +31,7 @@ def run(name: str | None, *, html: bool, workspace: Path | None, json: bool) -> 
         elif info.state == JobState.DONE:
             _report(result)
         if info.state == JobState.WAITING:
-            explain_waiting(info)
+            explain_waiting(info, daemon=in_process(client) is None)
         if info.state != JobState.DONE:
             err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
             raise typer.Exit(int(ExitCode.FAILED))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli.common import JsonOpt, WorkspaceOpt, client_for, explain_waiting
+from core.cli.common import JsonOpt, WorkspaceOpt, client_for, explain_waiting, in_process
 from core.cli.output import emit_json, err
 from core.cli.progress import follow_job
 from core.cli.runner import run_async
@@ -46,7 +46,7 @@ def review(
         if info.state == JobState.WAITING:  # written here; its upload waits for the target
             if result.get("folder"):
                 err.print(f"Phase {phase}: review written → {result['folder']}", highlight=False)
-            explain_waiting(info)
+            explain_waiting(info, daemon=in_process(client) is None)
         if info.state != JobState.DONE:
             err.print(f"[bold red]error:[/] {info.error or info.state.value}", highlight=False)
             raise typer.Exit(int(ExitCode.FAILED))

@@ -98,7 +98,7 @@ def _cat(path: Path) -> None:
 def _finished(info: JobInfo) -> JobInfo:
     """A job that did not finish fails the command the way the direct call would have."""
     if info.state == JobState.WAITING:
-        explain_waiting(info)
+        explain_waiting(info, daemon=True)
     if info.state != JobState.DONE:
         raise TierkeeperError(info.error or f"The job {info.state.value}",
                               hint=f"`tierkeeper jobs` lists job {info.id}")  # fmt: skip
