@@ -159,6 +159,8 @@ class RestoreDialog(QDialog):
 
         self.keep_both = QRadioButton("Keep both (the restored copy gets a new name)", self)
         self.overwrite = QRadioButton("Overwrite the existing file", self)
+        for choice in (self.keep_both, self.overwrite):
+            choice.setToolTip("A file that already holds the backup's bytes is left as it is")
         self.keep_both.setChecked(True)
         conflict_group = QButtonGroup(self)
         conflict_group.addButton(self.keep_both)
