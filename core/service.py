@@ -790,17 +790,25 @@ class Service:
                 "WHERE s.phase = ? AND b.id IN (SELECT max(id) FROM backups WHERE target = ? "
                 "GROUP BY session_id)", (phase, t2.name))  # fmt: skip
             ctx.progress(bytes_total=int(total or 0) or None)
-            try:
+
+            async def same_key() -> None:  # never a plain phase beside encrypted ones
                 refuse_other_key(t3, await claimed_by(archive, TIER3_INDEX))
+
+            check = asyncio.ensure_future(same_key())  # while the phase's sources are read
+            try:
                 result = await archive_phase(
                     self.db, phase, source=source, source_name=t2.name, archive=archive,
                     archive_name=t3.name, source_key=source_key, archive_key=archive_key,
                     resume=state.slot, progress=on_bytes, encryption=t3.encryption,
+                    before_writing=check,
                 )  # fmt: skip
             except (NeedsReconnect, KeyMissingError) as exc:
                 raise JobMustWait(resource_of(t3.name), str(exc), needs_user=True) from exc
             except TransientError as exc:
                 raise JobMustWait(resource_of(t3.name), f"{t3.name} is unreachable: {exc}") from exc
+            finally:  # a failure before the check was awaited: it is not left behind
+                check.cancel()
+                await asyncio.gather(check, return_exceptions=True)
             pruned = await prune_archived_phases(
                 self.db, source, t2.name, self.config.retention.backup_phases
             )

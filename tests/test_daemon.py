@@ -34,6 +34,7 @@ from core.errors import TierkeeperError
 from core.models import Event, JobState
 from core.service import Service
 from core.tier2.targets import RetryPolicy
+from tests.daemon_harness import spawn_daemon
 from tests.support import CLAUDE_FIXTURES, REPO
 
 SOURCE = CLAUDE_FIXTURES / "claude-code-log-cases" / "edge_cases.jsonl"
@@ -340,3 +341,29 @@ async def open_client_http(ws: Path) -> Client:
     client = await open_client(ws)
     await client.close()
     return client
+
+
+async def test_a_relative_folder_means_the_callers_folder_not_the_daemons(
+    tmp_path: Path, xdg: Path
+) -> None:
+    """`tierkeeper target add folder usb disk` beside a daemon started elsewhere: the
+    target was the daemon's `disk` (here the repository's), not the one the user meant."""
+    ws, here = tmp_path / "ws", tmp_path / "here"
+    here.mkdir()
+    name = "tierkeeper-test-relative-disk"
+    proc = await spawn_daemon(ws, tmp_path / "daemon.log")  # its working folder: REPO
+    try:
+        add = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "core.cli.entry", "target", "add", "folder", "usb", name,
+            "--json", "--workspace", str(ws), cwd=here,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(add.communicate(), 60)
+        assert add.returncode == 0, err.decode()
+        assert orjson.loads(out)["path"] == str(here / name)
+        assert (here / name).is_dir() and not (REPO / name).exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        with contextlib.suppress(OSError):
+            (REPO / name).rmdir()  # what the bug made, if it is back

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from core.local import lifecycle
 from core.models import JobInfo, JobState
 from core.packing.crypto import WrongKeyError
 from core.recovery import index
 from core.service import Service
+from tests.s3_server.fixtures import SeaweedHarness, seaweed  # noqa: F401
 from tests.support import CLAUDE_FIXTURES, ok, tk
 
 CASES = CLAUDE_FIXTURES / "claude-code-log-cases"
@@ -159,3 +161,46 @@ def test_the_cli_says_how_to_give_the_key_and_takes_it_from_a_pipe(tmp_path: Pat
     proc = tk("target", "unlock", "nas", ws=ws2, stdin=line)
     assert proc.returncode == 0 and b"nas unlocked" in proc.stderr, proc.stderr.decode()
     assert PASSPHRASE.encode() not in proc.stderr + proc.stdout
+
+
+def keys_in(seaweed: SeaweedHarness, bucket: str) -> list[str]:  # noqa: F811
+    listed = seaweed.client().list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+async def closed_phase(svc: Service, disk: Path, files: list[Path]) -> None:
+    """Phase p1 of `files`, backed up to the folder `disk` and closed: ready to archive."""
+    await svc.add_folder_target("usb", str(disk))
+    await lifecycle.phase_new(svc.db, svc.workspace, "p1")
+    await svc.import_now([str(p) for p in files])
+    assert (await svc.jobs.wait((await svc.start_backup([], "usb")).id)).state == JobState.DONE
+    await lifecycle.phase_close(svc.db, svc.workspace, "p1")
+
+
+async def test_an_archive_bucket_encrypted_since_it_was_added_parks_the_plain_archive(
+    tmp_path: Path,
+    seaweed: SeaweedHarness,  # noqa: F811
+) -> None:
+    s3 = {"bucket": seaweed.make_bucket(), "endpoint_url": seaweed.endpoint,
+          "region": seaweed.region, "addressing": "path", "storage_class": "STANDARD",
+          "access_key": seaweed.access_key, "secret_key": seaweed.secret_key}  # fmt: skip
+    plain = await Service.start(tmp_path / "ws2")
+    try:
+        await plain.add_s3_target("deep", **s3)  # type: ignore[arg-type]
+        await closed_phase(plain, tmp_path / "usb2", SECOND)
+        first = await Service.start(tmp_path / "ws1")
+        try:  # the other computer encrypts the same bucket and archives there first
+            await first.add_s3_target("deep", passphrase=PASSPHRASE, **s3)  # type: ignore[arg-type]
+            await closed_phase(first, tmp_path / "usb1", FIRST)
+            job = await first.start_archive("p1", target="deep")
+            assert (await first.jobs.wait(job.id)).state == JobState.DONE
+        finally:
+            await first.stop()
+        held = keys_in(seaweed, s3["bucket"])
+
+        parked = await plain.jobs.wait((await plain.start_archive("p1", target="deep")).id)
+        assert parked.state == JobState.WAITING and parked.needs_user
+        assert "target unlock deep" in (parked.wait_reason or "")
+        assert keys_in(seaweed, s3["bucket"]) == held  # nothing new, no plain tarball
+    finally:
+        await plain.stop()

@@ -21,6 +21,7 @@ from core.cli.common import JsonOpt, WorkspaceOpt, client_for
 from core.cli.output import emit_json, err, out, table
 from core.cli.progress import follow_job
 from core.cli.runner import reported, run_async
+from core.cli.through_daemon import absolute
 from core.config import GOOGLE_API_ROOT, GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, TargetConfig
 from core.errors import BadInputError, ExitCode
 from core.models import JobInfo, JobState
@@ -166,7 +167,7 @@ def target_add_folder(
 
     async def go() -> None:
         spec = spec_of(
-            FolderTargetSpec, {"name": name, "path": str(path), "passphrase": passphrase}
+            FolderTargetSpec, {"name": name, "path": absolute(path), "passphrase": passphrase}
         )
         async with client_for(workspace, write=True) as client:
             target = (await client.add_target(spec)).target

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,8 +121,11 @@ async def archive_phase(
     resume: Callable[[str, str], ResumeSlot | None] | None = None,
     progress: Callable[[int], None] | None = None,
     encryption: EncryptionConfig | None = None,
+    before_writing: Awaitable[None] | None = None,
 ) -> ArchiveResult:
-    """`encryption`: the archive target's key settings, named (not the key) in its index."""
+    """`encryption`: the archive target's key settings, named (not the key) in its index.
+    `before_writing`: a check that must pass before anything is written to the archive
+    (that its index names no other key); it runs while the sources are read."""
     sources = await phase_sources(db, phase, source_name)
     loop = asyncio.get_running_loop()
 
@@ -147,6 +150,8 @@ async def archive_phase(
     # the tarball builds, put only once it is up, before the manifest
     rendering = asyncio.create_task(render_phase_catalog(db, phase, archive_key))
     try:
+        if before_writing is not None:
+            await before_writing
         return await _archive(
             db, phase, sources, produce, rendering, source_name=source_name,
             archive=archive, archive_name=archive_name, archive_key=archive_key,
