@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
-    QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -25,12 +23,12 @@ from PySide6.QtWidgets import (
 from core.client import Client
 from core.errors import TierkeeperError
 from gui.browser_sign_in import BrowserSignIn
-from gui.format import first_part
+from gui.target_dialog import TargetDialog
 from gui.tasks import TaskRunner
-from gui.wizard_common import Busy, Message
+from gui.wizard_common import Busy
 
 
-class SignInAgainDialog(QDialog):
+class SignInAgainDialog(TargetDialog):
     signed_in = Signal(str)
     """The target's name, once it is signed in again."""
 
@@ -38,24 +36,17 @@ class SignInAgainDialog(QDialog):
         self, client: Client, runner: TaskRunner, target: str, reason: str | None,
         parent: QWidget | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(parent)
-        self._client = client
-        self._runner = runner
-        self.target = target
+        super().__init__(
+            client, runner, target, title=f"Sign in again — {target}", reason=reason,
+            otherwise=f"Google no longer accepts Tierkeeper's access to {target}",
+            advice="Sign in to Google in your browser and allow access again; the jobs "
+            "waiting for it then go on. Your backups on Drive are untouched.",
+            parent=parent,
+        )  # fmt: skip
         self.browser = BrowserSignIn(client)
         self._task: asyncio.Task[None] | None = None
         self.account: str | None = None
-        self.setWindowTitle(f"Sign in again — {target}")
-        why = first_part(reason) or f"Google no longer accepts Tierkeeper's access to {target}"
-        self.explain = QLabel(
-            f"{why.rstrip('.')}.\n\nSign in to Google in your browser and allow access "
-            "again; the jobs waiting for it then go on. Your backups on Drive are untouched.",
-            self,
-        )
-        self.explain.setTextFormat(Qt.TextFormat.PlainText)
-        self.explain.setWordWrap(True)
         self.busy = Busy(self)
-        self.message = Message(self)
         self.start_button = QPushButton("Open Google's page", self)
         self.start_button.clicked.connect(self.start)
         self.reopen_button = QPushButton("Open the page again", self)

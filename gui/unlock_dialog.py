@@ -12,22 +12,19 @@ from __future__ import annotations
 from pydantic import SecretStr
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
-    QLabel,
     QVBoxLayout,
     QWidget,
 )
 
 from core.client import Client
 from core.errors import TierkeeperError
-from gui.format import first_part
 from gui.passphrase_row import PassphraseRow
+from gui.target_dialog import TargetDialog
 from gui.tasks import TaskRunner
-from gui.wizard_common import Message
 
 
-class UnlockDialog(QDialog):
+class UnlockDialog(TargetDialog):
     unlocked = Signal(str)
     """The target's name, once its key is kept."""
 
@@ -35,26 +32,18 @@ class UnlockDialog(QDialog):
         self, client: Client, runner: TaskRunner, target: str, reason: str | None,
         parent: QWidget | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(parent)
-        self._client = client
-        self._runner = runner
-        self.target = target
-        self.setWindowTitle(f"Unlock {target}")
+        super().__init__(
+            client, runner, target, title=f"Unlock {target}", reason=reason,
+            otherwise=f"The backups on {target} are encrypted, and this computer does not "
+            "hold their key",
+            advice="Give the passphrase, or the recovery code from the printed kit; the jobs "
+            "waiting for the key then go on.",
+            parent=parent,
+        )  # fmt: skip
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        # the reason as the core words it, without its terminal advice (" — run …")
-        why = first_part(reason) or (
-            f"The backups on {target} are encrypted, and this computer does not hold their key"
-        )
-        self.explain = QLabel(
-            f"{why}.\n\nGive the passphrase, or the recovery code from the printed kit; the "
-            "jobs waiting for the key then go on.",
-            self,
-        )
-        self.explain.setWordWrap(True)
         self.passphrase_row = PassphraseRow(self)
         self.passphrase_row.show()
         self.passphrase = self.passphrase_row.edit
-        self.message = Message(self)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
