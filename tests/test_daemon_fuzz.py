@@ -226,7 +226,12 @@ def test_any_topic_list_opens_an_event_stream(served: Served, topics: str) -> No
 
 @pytest.mark.parametrize("job_id", [2**63, 2**70, -(2**63) - 1])
 def test_a_job_id_beyond_what_sqlite_holds_is_not_found(served: Served, job_id: int) -> None:
-    for method, path in (("GET", f"/v1/jobs/{job_id}/wait"), ("POST", f"/v1/jobs/{job_id}/cancel")):
+    for method, path in (
+        ("GET", f"/v1/jobs/{job_id}/wait"),
+        ("POST", f"/v1/jobs/{job_id}/cancel"),
+        ("POST", f"/v1/jobs/{job_id}/pause"),
+        ("POST", f"/v1/jobs/{job_id}/resume"),
+    ):
         response = served.send(method, path)
         assert response.status_code == 404, response.text
         assert _error(response) == f"There is no job {job_id}"

@@ -19,6 +19,7 @@ from core.models import JobInfo, JobState
 from core.packing.crypto import WrongKeyError
 from core.recovery import index
 from core.service import Service
+from core.setup.models import FolderTargetSpec
 from tests.s3_server.fixtures import SeaweedHarness, seaweed  # noqa: F401
 from tests.support import CLAUDE_FIXTURES, ok, tk
 
@@ -99,7 +100,9 @@ async def test_adding_it_with_a_passphrase_keeps_its_key_and_refuses_a_wrong_one
 ) -> None:
     nas, key_id = await encrypted_by_first(tmp_path)
     svc = await Service.start(tmp_path / "ws2")
-    try:
+    try:  # Test connection already says which key the folder's backups use
+        tested = await svc.setup.test_target(FolderTargetSpec(name="nas", path=str(nas)))
+        assert tested.encryption is not None and tested.encryption.key_id == key_id
         with pytest.raises(WrongKeyError, match="does not open nas"):
             await svc.add_folder_target("nas", str(nas), passphrase="another passphrase")
         assert svc.config.targets == []  # nothing saved for a wrong passphrase

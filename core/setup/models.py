@@ -17,6 +17,7 @@ from core.config import (
     GOOGLE_API_ROOT,
     GOOGLE_AUTH_URI,
     GOOGLE_TOKEN_URI,
+    EncryptionConfig,
     Phases,
     Retention,
     Schedule,
@@ -179,6 +180,10 @@ class TargetTestResult(BaseModel):
     account: str | None = Field(None, description="drive: the signed-in address")
     quota_used: int | None = None
     quota_limit: int | None = Field(None, description="drive: null for unlimited")
+    encryption: EncryptionConfig | None = Field(
+        None, description="the key its backups are encrypted with, as its own index names it "
+        "(backups from another computer); null when it names none",
+    )  # fmt: skip
 
 
 class RecoveryKit(BaseModel):

@@ -42,7 +42,6 @@ from core.setup.target_checks import (
     bucket_check,
     check_new_folder,
     check_new_s3,
-    claimed_on,
     result,
     s3_keys,
     target_of,
@@ -99,13 +98,11 @@ class SetupOps:
         target = target_of(spec)
         self._check_free(target.name)
         if isinstance(spec, FolderTargetSpec):
-            await check_new_folder(target)
-            claimed = await claimed_on(target, None, self._svc.scope)
-            target = await self._add(target, spec.passphrase, claimed=claimed)
+            checked = await check_new_folder(target)
+            target = await self._add(target, spec.passphrase, claimed=checked.encryption)
             return TargetAdded(target=target)
         keys = s3_keys(spec)
         found = await check_new_s3(target, keys, self._svc.scope)
-        claimed = await claimed_on(target, keys, self._svc.scope)
         keep = None
         if keys is not None:
             from core.tier2.s3_target import keep_keys
@@ -115,7 +112,7 @@ class SetupOps:
             def keep(t: TargetConfig) -> None:
                 keep_keys(t, scope, *keys)
 
-        target = await self._add(target, spec.passphrase, keep, claimed=claimed)
+        target = await self._add(target, spec.passphrase, keep, claimed=found.encryption)
         return TargetAdded(target=target, report=found.report, bucket=found.bucket)
 
     async def remove_target(self, name: str) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from core.config import EncryptionConfig, TargetConfig
+from core.config import TargetConfig
 from core.errors import BadInputError
 from core.paths import user_path
 from core.remote.base import Store
@@ -104,7 +104,7 @@ async def check_new_folder(target: TargetConfig) -> TargetTestResult:
         raise BadInputError(f"Cannot create the folder {target.path}: {exc.strerror or exc}",
                             hint="choose another folder") from None  # fmt: skip
     ms, line = await timed_probe(store)
-    return result(target, ms, [line])
+    return result(target, ms, [line], encryption=await claims_of(store))
 
 
 async def check_new_s3(target: TargetConfig, keys: tuple[str, str] | None,
@@ -119,9 +119,11 @@ async def check_new_s3(target: TargetConfig, keys: tuple[str, str] | None,
             raise BadInputError(f"The bucket {report.bucket} does not exist",
                                 hint="create it first, or check the name and region")  # fmt: skip
         ms, line = await timed_probe(store)
+        claimed = await claims_of(store)
     finally:
         await store.close()
-    return result(target, ms, [*describe(report), line], bucket=bucket_check(report))
+    return result(target, ms, [*describe(report), line], bucket=bucket_check(report),
+                  encryption=claimed)  # fmt: skip
 
 
 async def _new_s3(target: TargetConfig, keys: tuple[str, str] | None, scope: str) -> S3Store:
@@ -133,20 +135,3 @@ async def _new_s3(target: TargetConfig, keys: tuple[str, str] | None, scope: str
         return S3Store(settings_of(target), name=target.name, access_key=keys[0],
                        secret_key=keys[1])  # fmt: skip
     return await asyncio.to_thread(open_s3, target, scope)
-
-
-async def claimed_on(
-    target: TargetConfig, keys: tuple[str, str] | None, scope: str
-) -> EncryptionConfig | None:
-    """The key a folder or S3 target about to be added says its backups are encrypted with
-    (core/tier2/encryption_claim.py), read the way `check_new_*` reached it."""
-    store: Store
-    if target.kind == "folder":
-        assert target.path is not None
-        store = FolderStore(Path(target.path), name=target.name)
-    else:
-        store = await _new_s3(target, keys, scope)
-    try:
-        return await claims_of(store)
-    finally:
-        await store.close()
