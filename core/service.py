@@ -52,11 +52,12 @@ from core.models import (
     Status,
     TargetInfo,
 )
+from core.packing.crypto import Key
 from core.paths import user_path
 from core.recovery import apply as recovered
 from core.recovery import ops as recovery_ops
 from core.recovery.ops import CatalogDrift, RecoveredRestore
-from core.recovery.publish import TIER3_INDEX, publish_tier2_index
+from core.recovery.publish import TIER2_INDEX, TIER3_INDEX, publish_tier2_index
 from core.recovery.rebuild import RebuildReport
 from core.remote.base import NeedsReconnect, Store, TransientError
 from core.review.view import PhaseReviewDoc, PhaseSummary
@@ -813,8 +814,7 @@ class Service:
                 self.db, source, t2.name, self.config.retention.backup_phases
             )
             if pruned:  # the index must not promise sessions that left for the archive
-                await publish_tier2_index(self.db, source, t2.name, t2.encryption, source_key,
-                                          self.workspace)  # fmt: skip
+                await self._republish_tier2_index(t2, source, source_key)
         finally:
             await source.close()
             await archive.close()
@@ -822,6 +822,22 @@ class Service:
         return {"phase": phase, "sessions": result.sessions, "raw_bytes": result.raw_bytes,
                 "stored_bytes": result.stored_bytes, "key": result.key,
                 "tier2_phases_removed": pruned}  # fmt: skip
+
+    async def _republish_tier2_index(
+        self, t2: TargetConfig, source: Store, source_key: Key | None
+    ) -> None:
+        """Unless the folder's index now names a key this workspace does not use for it:
+        another computer encrypted the folder since and wrote that index, which lists its
+        own sessions and never listed the ones just let go. Writing ours over it would
+        turn it plain (or to our key), and that computer's next backup would wait for a
+        key nobody changed."""
+        try:
+            refuse_other_key(t2, await claimed_by(source, TIER2_INDEX))
+        except KeyMissingError as exc:
+            log.info("%s: the index is left as it is: %s", t2.name, exc)
+            return
+        await publish_tier2_index(self.db, source, t2.name, t2.encryption, source_key,
+                                  self.workspace)  # fmt: skip
 
     async def archive_restore_estimate(
         self, phase: str, *, target: str | None = None, tier: str = "Bulk"

@@ -357,6 +357,47 @@ def test_about_reports_quota_and_user(drive: DriveHarness) -> None:
     assert about["user"]["emailAddress"] == "test.user@example.com"
 
 
+def test_quota_usage_follows_updates_and_deletes(drive: DriveHarness) -> None:
+    service = drive.service()
+
+    def usage() -> int:
+        about = service.about().get(fields="storageQuota(usage)").execute()
+        return int(about["storageQuota"]["usage"])
+
+    kept = upload_small(service, payload(1_000), "kept.bin")
+    folder = make_folder(service, "doomed")
+    media = MediaIoBaseUpload(io.BytesIO(payload(300)), mimetype=OCTET, resumable=False)
+    service.files().create(body={"name": "c", "parents": [folder]}, media_body=media).execute()
+    assert usage() == 1_300
+
+    media = MediaIoBaseUpload(io.BytesIO(payload(250, seed=2)), mimetype=OCTET, resumable=False)
+    service.files().update(fileId=kept["id"], media_body=media).execute()
+    assert usage() == 550
+    service.files().delete(fileId=folder).execute()  # its file goes with it
+    assert usage() == 250
+
+
+def test_checksums_are_of_the_content_held_now(drive: DriveHarness) -> None:
+    service = drive.service()
+    old, new = payload(5_000), payload(7_000, seed=3)
+    made = upload_small(service, old)
+    fields = "md5Checksum,sha1Checksum,sha256Checksum"
+    assert service.files().get(fileId=made["id"], fields=fields).execute() == {
+        "md5Checksum": hashlib.md5(old).hexdigest(),
+        "sha1Checksum": hashlib.sha1(old).hexdigest(),
+        "sha256Checksum": hashlib.sha256(old).hexdigest(),
+    }
+
+    drive.store.get(made["id"]).content = new  # as a test that damages a file does
+    listed = service.files().list(q="name = 'small.bin'", fields=f"files({fields})").execute()
+
+    assert listed["files"] == [{
+        "md5Checksum": hashlib.md5(new).hexdigest(),
+        "sha1Checksum": hashlib.sha1(new).hexdigest(),
+        "sha256Checksum": hashlib.sha256(new).hexdigest(),
+    }]  # fmt: skip
+
+
 def test_update_replaces_content_and_merges_app_properties(drive: DriveHarness) -> None:
     service = drive.service()
     made = (

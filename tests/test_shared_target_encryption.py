@@ -207,3 +207,41 @@ async def test_an_archive_bucket_encrypted_since_it_was_added_parks_the_plain_ar
         assert keys_in(seaweed, s3["bucket"]) == held  # nothing new, no plain tarball
     finally:
         await plain.stop()
+
+
+async def test_an_archive_that_frees_a_shared_folder_leaves_the_other_keys_index_alone(
+    tmp_path: Path,
+    seaweed: SeaweedHarness,  # noqa: F811
+) -> None:
+    """The archive lets the phase go from the backup folder, and would then write that
+    folder's index anew. Another computer has since encrypted the folder and written
+    an index naming its key: a plain index over it would make that computer's next
+    backup wait for a key nobody removed, and tell a new computer the folder is plain."""
+    disk = tmp_path / "usb"
+    s3 = {"bucket": seaweed.make_bucket(), "endpoint_url": seaweed.endpoint,
+          "region": seaweed.region, "addressing": "path", "storage_class": "STANDARD",
+          "access_key": seaweed.access_key, "secret_key": seaweed.secret_key}  # fmt: skip
+    plain = await Service.start(tmp_path / "ws2")
+    try:
+        await plain.add_s3_target("deep", **s3)  # type: ignore[arg-type]
+        await closed_phase(plain, disk, SECOND)
+        await lifecycle.phase_new(plain.db, plain.workspace, "p2")
+        plain.config.retention.backup_phases = 1  # p1 leaves the folder once archived
+        first = await Service.start(tmp_path / "ws1")
+        try:  # the other computer now encrypts the same folder, and backs up to it
+            target = await first.add_folder_target("usb", str(disk), passphrase=PASSPHRASE)
+            assert (await backed_up(first, FIRST, "usb")).state == JobState.DONE
+        finally:
+            await first.stop()
+        assert target.encryption is not None
+        claim = (disk / "Tierkeeper" / "index.json").read_bytes()
+        assert claimed_key(disk) == target.encryption.key_id
+
+        done = await plain.jobs.wait((await plain.start_archive("p1", target="deep")).id)
+
+        assert done.state == JobState.DONE
+        assert (done.result or {})["tier2_phases_removed"] == ["p1"]
+        assert not list((disk / "Tierkeeper" / "p1").rglob("manifest.json"))
+        assert (disk / "Tierkeeper" / "index.json").read_bytes() == claim
+    finally:
+        await plain.stop()

@@ -13,6 +13,7 @@ import secrets
 import socket
 import struct
 from base64 import b64decode, urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -67,6 +68,14 @@ def _fields_tree(request: web.Request, schema: str, default: FieldTree | None) -
     known = discovery.schemas()
     validate_fields(tree, known[schema], known)
     return tree
+
+
+def _listed_fields(tree: FieldTree) -> Collection[str] | None:
+    """The file fields a files.list asks for (None: all of them)."""
+    if "*" in tree:
+        return None
+    files = tree.get("files")
+    return None if files is None else files.keys()
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -360,7 +369,7 @@ class DriveApp:
 
     def _file_response(self, request: web.Request, found: DriveFile) -> web.Response:
         tree = _fields_tree(request, "File", _FILE_DEFAULT)
-        return _json(select(found.resource(), tree))
+        return _json(select(found.resource(tree), tree))
 
     async def _about_get(self, call: _Call) -> web.Response:
         request = call.request
@@ -414,7 +423,7 @@ class DriveApp:
         result: dict[str, Any] = {
             "kind": "drive#fileList",
             "incompleteSearch": False,
-            "files": [f.resource() for f in page],
+            "files": [f.resource(_listed_fields(tree)) for f in page],
         }
         if offset + page_size < len(matched):
             token = f"{offset + page_size}|{signature}"
@@ -541,7 +550,7 @@ class DriveApp:
     def _session_result(self, session: UploadSession) -> web.Response:
         found = self.store.get(session.result_id or "")
         tree = parse_fields(session.fields) if session.fields else _FILE_DEFAULT
-        return _json(select(found.resource(), tree))
+        return _json(select(found.resource(tree), tree))
 
     @staticmethod
     def _incomplete(session: UploadSession) -> web.Response:
