@@ -624,7 +624,11 @@ class Service:
                 hint=f"its copy is in {moved[1]}'s {moved[0]}.tar.zst",
             )
         key = await asyncio.to_thread(target_key, chosen, self.scope)
-        store = open_store(chosen, self.scope, self.retry, self.metrics, self.objects)
+        # The cache stands in front of stores whose reads cost round trips, quota or money
+        # (Drive, S3). A folder is read as fast as the cache's own copy would be: keeping
+        # one of every restored file doubled a restore's time.
+        store = open_store(chosen, self.scope, self.retry, self.metrics, self.objects,
+                           read_through=chosen.kind != "folder")  # fmt: skip
         try:
             return await restore_session(
                 self.db, store, session_id, str(prefix), dest, file=file, overwrite=overwrite,

@@ -108,6 +108,39 @@ async def test_a_folder_on_a_disk_that_is_not_mounted_is_not_made_on_this_one(
         assert path == mine and mine.read_bytes() == SOURCE.read_bytes()
 
 
+async def test_a_disk_the_file_system_table_mounts_elsewhere_is_recognised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second disk at `/data` (any folder the table names), not mounted now: its
+    mount point is an empty folder on the computer's own disk, and the project folder
+    under it is not made there. Once the table no longer names it, it is made."""
+    disk = tmp_path / "my data"  # a space: the table writes it as \040
+    mine = disk / "app" / SOURCE.name
+    mine.parent.mkdir(parents=True)
+    shutil.copyfile(SOURCE, mine)
+    fstab = tmp_path / "fstab"
+    monkeypatch.setattr(original_places, "FSTAB", fstab)
+    async with await Service.start(tmp_path / "ws", schedule=False) as svc:
+        await svc.import_now([str(mine)])
+        await svc.add_folder_target("usb", str(tmp_path / "backup"))
+        assert (await svc.jobs.wait((await svc.start_backup([SESSION], "usb")).id)).result
+        shutil.rmtree(disk / "app")  # not mounted: the empty mount point is left
+        fstab.write_text(
+            "# <file system> <mount point> <type> <options> <dump> <pass>\n"
+            "UUID=1b2c  /  ext4  errors=remount-ro  0  1\n"
+            f"UUID=9f8e  {str(disk).replace(' ', chr(92) + '040')}  ext4  defaults,nofail  0  2\n"
+            "/swapfile  none  swap  sw  0  0\n"
+        )
+
+        with pytest.raises(BadInputError, match="its disk may not be mounted"):
+            await svc.restore(SESSION, None)
+        assert list(disk.iterdir()) == []
+
+        fstab.write_text("UUID=1b2c  /  ext4  errors=remount-ro  0  1\n")  # a plain folder
+        (path,) = await svc.restore(SESSION, None)
+        assert path == mine and mine.read_bytes() == SOURCE.read_bytes()
+
+
 def test_snapshots_go_back_into_the_workspace_as_it_keeps_them(tmp_path: Path) -> None:
     from core.local.snapshots import SnapshotStore
 

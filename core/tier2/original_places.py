@@ -6,16 +6,17 @@ folder, compressed as the workspace keeps them. Everything is decided before a
 byte is written: a file whose origin is unknown stops the restore with the
 advice to pick a folder instead. A folder that is gone is made again (a project
 folder deleted, or `~/.claude` wiped, is why most restores happen), except where
-it would land on the computer's own disk in place of a removable one that is not
-mounted (`/media/me/usb/...` with the disk away). A session recovered from a
-backup's catalog is refused outright: its paths are the catalog's word (another
-computer's, or anyone's who could change the backup), and a restore never writes
-where its data alone says.
+it would land on the computer's own disk in place of one that is not mounted
+(`/media/me/usb/...` with the disk away, or a mount point the file system table
+names, such as `/data`). A session recovered from a backup's catalog is refused
+outright: its paths are the catalog's word (another computer's, or anyone's who
+could change the backup), and a restore never writes where its data alone says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ _ELSEWHERE = "restore into a folder instead: --to DIR"
 REMOVABLE = (Path("/media"), Path("/run/media"), Path("/mnt"), Path("/Volumes"))
 """Where removable disks are mounted: a folder missing just below one of these (or
 below a user's folder in it) is most likely a disk that is not plugged in."""
+FSTAB = Path("/etc/fstab")
+"""Disks mounted anywhere else (`/data`, `/srv/projects`) are listed here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,9 @@ async def original_places(
         )
     rows = await db.fetchall("SELECT path FROM sources WHERE session_id = ?", (session_id,))
     paths = [Path(str(row[0])) for row in rows]
-    return await asyncio.to_thread(_decided, session_id, paths, entries, state_dir, REMOVABLE)
+    return await asyncio.to_thread(
+        _decided, session_id, paths, entries, state_dir, REMOVABLE, FSTAB
+    )
 
 
 def _decided(
@@ -75,6 +80,7 @@ def _decided(
     entries: list[ManifestFile],
     state_dir: Path,
     removable: tuple[Path, ...],
+    fstab: Path,
 ) -> Places:
     by_name: dict[str, list[Path]] = {}
     for path in paths:
@@ -94,12 +100,12 @@ def _decided(
                 else f"{len(found)} files of session {session_id} were named {entry.name}",
                 hint=_ELSEWHERE,
             )
-        _can_make(found[0].parent, entry.name, removable)
+        _can_make(found[0].parent, entry.name, removable, fstab)
         files[entry.name] = found[0]
     return Places(files, state_dir)
 
 
-def _can_make(folder: Path, name: str, removable: tuple[Path, ...]) -> None:
+def _can_make(folder: Path, name: str, removable: tuple[Path, ...], fstab: Path) -> None:
     """Refuses a folder that cannot or should not be made again; the rest is made when
     its file is written."""
     if folder.is_dir():
@@ -110,11 +116,34 @@ def _can_make(folder: Path, name: str, removable: tuple[Path, ...]) -> None:
             f"{name} came from {folder}, and a file is in the way at {existing}",
             hint=_ELSEWHERE,
         )
-    if existing in removable or existing.parent in removable:
+    if existing in removable or existing.parent in removable or _unmounted(existing, fstab):
         raise BadInputError(
             f"{name} came from {folder}, which is not here: its disk may not be mounted",
             hint="plug it in and run the restore again, or " + _ELSEWHERE,
         )
+
+
+def _unmounted(folder: Path, fstab: Path) -> bool:
+    """`folder` is where the file system table mounts a disk, and none is mounted there
+    now: what is left is the empty folder on the computer's own disk."""
+    return folder in mount_points(fstab) and not os.path.ismount(folder)
+
+
+def mount_points(fstab: Path) -> set[Path]:
+    """The folders a file system table mounts something on (not `/`, not swap); none
+    when there is no table to read."""
+    try:
+        text = fstab.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    points = set()
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2 or not fields[1].startswith("/") or fields[1] == "/":
+            continue
+        # fstab writes a space in a path as \040 (and a tab as \011)
+        points.add(Path(fields[1].replace("\\040", " ").replace("\\011", "\t")))
+    return points
 
 
 def snapshots_back(tarball: Path, entry: ManifestFile, state_dir: Path, *,
