@@ -7,10 +7,12 @@ HTTP (parsing, status codes, errors) lives in the dispatcher and the error middl
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import orjson
 from aiohttp import web
@@ -545,6 +547,7 @@ def _params(route: Route, request: web.Request) -> BaseModel:
         raw[key] = values[0]
     raw.update(request.match_info)
     _refuse_unknown(route.params, raw)
+    _as_the_document_writes(route.params, raw)
     try:
         return route.params.model_validate(raw)
     except ValidationError as exc:
@@ -576,6 +579,44 @@ def _refuse_unknown(model: type[BaseModel], data: dict[str, Any]) -> None:
         names = ", ".join(unknown)
         raise BadInputError(f"Bad request: {names}: Extra inputs are not permitted",
                             hint=f"known: {', '.join(model.model_fields)}")  # fmt: skip
+
+
+_WHOLE_NUMBER = re.compile(r"0|-?[1-9][0-9]*")
+_MOMENT = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+"""RFC 3339's date-time, the API document's format: a full time and its offset."""
+
+
+def _as_the_document_writes(model: type[BaseModel], raw: dict[str, str]) -> None:
+    """A path or query value is read only in the form the API document gives (and the
+    client writes): pydantic also reads `+1`, `01`, `1.0` or `1_0` as a whole number,
+    `yes` or `1` as true and `0` as a moment in 1970, so a value mangled on the way (or
+    typed by hand) could pause or cancel a job nobody named."""
+    for key, value in raw.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        kinds = (field.annotation, *get_args(field.annotation))
+        if bool in kinds:
+            if value not in ("true", "false"):
+                raise BadInputError(f"Bad request: {key} must be true or false, not {value!r}")
+        elif int in kinds:
+            if not _WHOLE_NUMBER.fullmatch(value):
+                raise BadInputError(f"Bad request: {key} must be a whole number, not {value!r}")
+        elif datetime in kinds and not _moment(value):
+            raise BadInputError(
+                f"Bad request: {key} must be a date and time with its offset, not {value!r}",
+                hint="as in 2026-11-27T10:00:00Z (RFC 3339)",
+            )
+
+
+def _moment(value: str) -> bool:
+    if not _MOMENT.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper())  # a 30 February matches the pattern too
+    except ValueError:
+        return False
+    return True
 
 
 def _dump(result: BaseModel | Sequence[BaseModel]) -> bytes:
