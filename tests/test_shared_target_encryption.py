@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,6 +172,13 @@ def keys_in(seaweed: SeaweedHarness, bucket: str) -> list[str]:  # noqa: F811
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
+def bucket_of(seaweed: SeaweedHarness) -> dict[str, Any]:  # noqa: F811
+    """A new bucket on the S3 server, as `add_s3_target` takes it."""
+    return {"bucket": seaweed.make_bucket(), "endpoint_url": seaweed.endpoint,
+            "region": seaweed.region, "addressing": "path", "storage_class": "STANDARD",
+            "access_key": seaweed.access_key, "secret_key": seaweed.secret_key}  # fmt: skip
+
+
 async def closed_phase(svc: Service, disk: Path, files: list[Path]) -> None:
     """Phase p1 of `files`, backed up to the folder `disk` and closed: ready to archive."""
     await svc.add_folder_target("usb", str(disk))
@@ -184,9 +192,7 @@ async def test_an_archive_bucket_encrypted_since_it_was_added_parks_the_plain_ar
     tmp_path: Path,
     seaweed: SeaweedHarness,  # noqa: F811
 ) -> None:
-    s3 = {"bucket": seaweed.make_bucket(), "endpoint_url": seaweed.endpoint,
-          "region": seaweed.region, "addressing": "path", "storage_class": "STANDARD",
-          "access_key": seaweed.access_key, "secret_key": seaweed.secret_key}  # fmt: skip
+    s3 = bucket_of(seaweed)
     plain = await Service.start(tmp_path / "ws2")
     try:
         await plain.add_s3_target("deep", **s3)  # type: ignore[arg-type]
@@ -218,9 +224,7 @@ async def test_an_archive_that_frees_a_shared_folder_leaves_the_other_keys_index
     an index naming its key: a plain index over it would make that computer's next
     backup wait for a key nobody removed, and tell a new computer the folder is plain."""
     disk = tmp_path / "usb"
-    s3 = {"bucket": seaweed.make_bucket(), "endpoint_url": seaweed.endpoint,
-          "region": seaweed.region, "addressing": "path", "storage_class": "STANDARD",
-          "access_key": seaweed.access_key, "secret_key": seaweed.secret_key}  # fmt: skip
+    s3 = bucket_of(seaweed)
     plain = await Service.start(tmp_path / "ws2")
     try:
         await plain.add_s3_target("deep", **s3)  # type: ignore[arg-type]
